@@ -1,0 +1,39 @@
+"""Fixtures shared by every test package: a private slice of the real infrastructure per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from docflow.common.testing import Isolation, new_isolation
+
+MONGODB_URI = "mongodb://127.0.0.1:27017"
+
+
+@pytest.fixture
+def isolation(monkeypatch: pytest.MonkeyPatch) -> Isolation:
+    """Point settings loaded in this test at a unique topic suffix, database and key prefix."""
+    slice_ = new_isolation()
+    for name, value in slice_.env().items():
+        monkeypatch.setenv(name, value)
+    return slice_
+
+
+@pytest.fixture
+async def mongo_client() -> AsyncIterator[AsyncMongoClient[dict[str, object]]]:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        MONGODB_URI, tz_aware=True, serverSelectionTimeoutMS=5000
+    )
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def test_db(
+    isolation: Isolation, mongo_client: AsyncMongoClient[dict[str, object]]
+) -> AsyncIterator[object]:
+    """The test's own database, dropped afterwards."""
+    yield mongo_client[isolation.database]
+    await mongo_client.drop_database(isolation.database)

@@ -1,0 +1,1 @@
+"""Shared building blocks of the docflow services: settings, events, envelope, clients, health."""

@@ -1,0 +1,89 @@
+"""The FastAPI application every service starts from: envelope errors, correlation ids,
+security headers, CORS, rate limits, health and metrics, wired the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from docflow.common.errors import install_error_handlers
+from docflow.common.health import HealthCheck, health_router
+from docflow.common.metrics import metrics_endpoint
+from docflow.common.middleware import RequestContextMiddleware
+from docflow.common.ratelimit import install_rate_limiting
+from docflow.common.settings import CommonSettings
+from docflow.common.telemetry import instrument_app
+
+# Probes and scrapers call these often; they must never be rate limited.
+UNLIMITED_PATHS = ("/health", "/health/detailed", "/metrics")
+
+
+def create_service_app(
+    *,
+    settings: CommonSettings,
+    title: str,
+    description: str,
+    lifespan: Any,
+    health_checks: Callable[[FastAPI], Sequence[HealthCheck]],
+    rate_limited: bool = True,
+) -> FastAPI:
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_tags=[{"name": "health", "description": "Liveness, readiness and metrics."}],
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    router = health_router(
+        service=settings.service_name,
+        checks=health_checks,
+        timeout_s=settings.health_check_timeout_s,
+    )
+    app.include_router(router)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    # Middleware order: the last added runs first. The context middleware is outermost so
+    # that even a rate-limited or CORS-refused response carries the request id and headers.
+    if rate_limited:
+        limiter = install_rate_limiting(app, settings)
+        for route in app.routes:
+            if getattr(route, "path", None) in UNLIMITED_PATHS:
+                limiter.exempt(route.endpoint)  # type: ignore[attr-defined,no-untyped-call]
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Idempotency-Key", "If-None-Match", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "ETag", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(
+        RequestContextMiddleware,
+        service=settings.service_name,
+        production_like=not settings.is_development,
+        access_log=settings.access_log,
+    )
+    instrument_app(app, settings)
+    return app
+
+
+def run_service(app_factory: Callable[[], FastAPI], settings: CommonSettings) -> None:
+    """Serve an app with uvicorn on the configured port (the services' console scripts)."""
+    import uvicorn
+
+    uvicorn.run(
+        app_factory(),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,96 @@
+"""Factories for the clients every service holds for its lifetime (created in the lifespan).
+
+Each client pools its connections; nothing here does I/O until first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from docflow.common.settings import CommonSettings
+
+logger = logging.getLogger(__name__)
+
+MongoDocument = dict[str, Any]
+
+
+def create_mongo_client(settings: CommonSettings) -> AsyncMongoClient[MongoDocument]:
+    return AsyncMongoClient(
+        settings.mongodb_uri.get_secret_value(),
+        appname=settings.service_name,
+        maxPoolSize=settings.mongodb_max_pool_size,
+        serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+        connectTimeoutMS=settings.mongodb_timeout_ms,
+        timeoutMS=settings.mongodb_timeout_ms * 2,
+        tz_aware=True,
+    )
+
+
+def mongo_database(
+    client: AsyncMongoClient[MongoDocument], settings: CommonSettings
+) -> AsyncDatabase[MongoDocument]:
+    return client[settings.mongodb_database]
+
+
+def create_redis(settings: CommonSettings) -> Redis:
+    return Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        max_connections=settings.redis_max_connections,
+        socket_timeout=settings.redis_timeout_s,
+        socket_connect_timeout=settings.redis_timeout_s,
+        health_check_interval=30,
+    )
+
+
+def create_broker(settings: CommonSettings, **options: Any) -> KafkaBroker:
+    """A broker whose producer waits for every in-sync replica and never writes a duplicate."""
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=True,
+        logger=logging.getLogger(f"docflow.{settings.service_name}.kafka"),
+        **options,
+    )
+
+
+async def ensure_topics(
+    settings: CommonSettings, topics: list[str], *, attempts: int = 30, delay_s: float = 1.0
+) -> None:
+    """Create the topics this service uses if they are missing (idempotent).
+
+    Retries while the broker is still starting, so a service launched together with Kafka
+    waits for it instead of crashing.
+    """
+    for attempt in range(1, attempts + 1):
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(name, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+                for name in topics
+                if name not in existing
+            ]
+            if missing:
+                # Another replica may create the same topic first.
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics(missing)
+            return
+        except (KafkaConnectionError, OSError) as exc:
+            if attempt == attempts:
+                raise
+            logger.warning("kafka not ready (%s), retrying", type(exc).__name__)
+            await asyncio.sleep(delay_s)
+        finally:
+            await admin.close()

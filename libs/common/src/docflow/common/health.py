@@ -1,0 +1,105 @@
+"""Liveness (`/health`) and readiness (`/health/detailed`) for every service.
+
+A check is an async callable that raises when its dependency is unusable. Required checks
+decide readiness (503 when one fails); optional ones report `degraded` and keep the service
+ready, so a service that can work around an outage (the query cache) stays in rotation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+from fastapi import APIRouter, FastAPI, Request
+from starlette.responses import Response
+
+from docflow.common.envelope import APIResponse, EnvelopeResponse, error_envelope, ok
+
+CheckFn = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    name: str
+    check: CheckFn
+    required: bool = True
+
+
+async def _run_check(check: HealthCheck, timeout_s: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(check.check(), timeout=timeout_s)
+    except Exception as exc:
+        state = "failing" if check.required else "degraded"
+        # The exception's type names the failure without echoing a URI that may hold a password.
+        result: dict[str, Any] = {"status": state, "error": type(exc).__name__}
+        if isinstance(exc, HealthCheckFailed):
+            result["error"] = str(exc)
+    else:
+        result = {"status": "ok"}
+        if isinstance(detail, dict):
+            result["detail"] = detail
+    result["required"] = check.required
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+class HealthCheckFailed(Exception):
+    """Raised by a check with a message that is safe to show (no secrets)."""
+
+
+def system_resources() -> dict[str, Any]:
+    memory = psutil.virtual_memory()
+    disk = psutil.disk_usage("/")
+    process = psutil.Process()
+    return {
+        "cpu_percent": psutil.cpu_percent(interval=None),
+        "cpu_count": psutil.cpu_count(),
+        "memory_percent": memory.percent,
+        "memory_available_mb": round(memory.available / 2**20, 1),
+        "process_rss_mb": round(process.memory_info().rss / 2**20, 1),
+        "disk_percent": disk.percent,
+        "disk_free_gb": round(disk.free / 2**30, 2),
+    }
+
+
+def health_router(
+    *, service: str, checks: Callable[[FastAPI], Sequence[HealthCheck]], timeout_s: float
+) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health", response_model=APIResponse[dict[str, str]])
+    async def liveness() -> Response:
+        """Liveness: answers while the process can serve; touches no dependency."""
+        return ok({"status": "ok", "service": service})
+
+    @router.get(
+        "/health/detailed",
+        response_model=APIResponse[dict[str, Any]],
+        responses={503: {"description": "A required dependency is failing."}},
+    )
+    async def readiness(request: Request) -> Response:
+        """Readiness: each dependency's state and latency, plus CPU, memory and disk."""
+        registered = list(checks(request.app))
+        results = await asyncio.gather(*(_run_check(c, timeout_s) for c in registered))
+        dependencies = {c.name: r for c, r in zip(registered, results, strict=True)}
+        failing = any(r["status"] == "failing" for r in results)
+        degraded = any(r["status"] == "degraded" for r in results)
+        status = "failing" if failing else "degraded" if degraded else "ok"
+        body = {
+            "status": status,
+            "service": service,
+            "dependencies": dependencies,
+            "system": await asyncio.to_thread(system_resources),
+        }
+        if not failing:
+            return ok(body)
+        payload = error_envelope("not_ready", "A required dependency is failing.")
+        payload["data"] = body
+        return EnvelopeResponse(payload, status_code=503)
+
+    return router

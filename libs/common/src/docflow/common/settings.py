@@ -1,0 +1,104 @@
+"""Settings shared by every service, read from the environment and `.env` files.
+
+The environment wins over `.env`. A bad value stops the process at startup with one line
+naming the variable (see `load_settings`), never a traceback in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from docflow.common.events import Topic
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+class CommonSettings(BaseSettings):
+    """What every docflow service reads. Services subclass it and add their own fields."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", validate_default=True
+    )
+
+    service_name: str = "docflow"
+    app_env: AppEnv = AppEnv.DEVELOPMENT
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Appended to every topic name; tests set it so that runs never see each other's messages.
+    kafka_topic_suffix: str = ""
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+
+    mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
+    mongodb_database: str = Field(default="docflow", min_length=1, max_length=63)
+    mongodb_max_pool_size: int = Field(default=100, ge=1)
+    mongodb_timeout_ms: int = Field(default=5000, ge=100)
+
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    redis_max_connections: int = Field(default=256, ge=1)
+    redis_timeout_s: float = Field(default=1.0, gt=0)
+    # Every Redis key starts with it; tests set a unique one so runs never share keys.
+    redis_key_prefix: str = "docflow"
+
+    cors_origins: Annotated[list[str], NoDecode] = ["http://localhost:3000"]
+    rate_limit_enabled: bool = True
+    rate_limit_default: str = "1200/minute"
+    health_check_timeout_s: float = Field(default=2.0, gt=0)
+    access_log: bool = True
+    otel_enabled: bool = False
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Accept a JSON list or a comma-separated string."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _no_wildcard_outside_development(self) -> CommonSettings:
+        if self.app_env is not AppEnv.DEVELOPMENT and "*" in self.cors_origins:
+            raise ValueError("CORS_ORIGINS may not contain '*' outside development")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.app_env is AppEnv.DEVELOPMENT
+
+    def topic(self, topic: Topic) -> str:
+        """The real topic name for this deployment (the contract name plus the suffix)."""
+        return f"{topic.value}{self.kafka_topic_suffix}"
+
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
+
+class SettingsError(SystemExit):
+    """Raised at startup when a setting is missing or invalid; its text names the variable."""
+
+
+def load_settings(settings_cls: type[SettingsT]) -> SettingsT:
+    """Build the settings or stop with one clear line naming every bad variable."""
+    try:
+        return settings_cls()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_input=False, include_url=False):
+            variable = "_".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
+            problems.append(f"{variable}: {error['msg']}")
+        raise SettingsError(f"invalid configuration: {'; '.join(problems)}") from None

@@ -1,0 +1,18 @@
+"""Helpers for docflow's integration and end-to-end tests.
+
+They talk to the real Kafka, FerretDB and Redis started by `deploy/local/infra.sh`; each test
+gets its own topic suffix, database and Redis key prefix, so tests never see each other's data.
+"""
+
+from docflow.common.testing.isolation import Isolation, new_isolation
+from docflow.common.testing.kafka import collect_messages, produce_raw
+from docflow.common.testing.process import ServiceProcess, free_port
+
+__all__ = [
+    "Isolation",
+    "ServiceProcess",
+    "collect_messages",
+    "free_port",
+    "new_isolation",
+    "produce_raw",
+]
