@@ -130,13 +130,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error", extra={"path": request.url.path})
-    return error_response(500, "internal_error", DocflowError.default_message)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DocflowError, _docflow_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

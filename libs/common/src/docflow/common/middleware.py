@@ -11,6 +11,8 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docflow.common.context import accept_request_id, request_id_var
+from docflow.common.envelope import error_response
+from docflow.common.errors import DocflowError
 from docflow.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 access_logger = logging.getLogger("docflow.access")
@@ -74,9 +76,12 @@ class RequestContextMiddleware:
         extra_headers = self.docs_headers if scope["path"].startswith(_DOCS_PATHS) else self.headers
         encoded_id = request_id.encode("latin-1")
 
+        response_started = False
+
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((_REQUEST_ID_HEADER, encoded_id))
@@ -86,6 +91,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Answered here rather than by Starlette's outermost handler, so that the 500
+            # still carries the request id and security headers. The trace goes to the log only.
+            access_logger.exception("unhandled error", extra={"path": scope["path"]})
+            if response_started:
+                raise
+            response = error_response(500, "internal_error", DocflowError.default_message)
+            await response(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
