@@ -1,0 +1,126 @@
+"""Every MongoDB query the documents endpoints make, and the indexes that serve them.
+
+Only operators both FerretDB v1 and MongoDB accept: equality, `$in`, ranges, `$or`/`$and`,
+inclusion projections, `sort` and `limit`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import OperationFailure
+
+from docflow.query.documents.filters import ListQuery
+from docflow.query.errors import database_errors
+
+logger = logging.getLogger(__name__)
+
+StoredDocument = dict[str, Any]
+
+# Newest first; `_id` breaks ties between documents created in the same millisecond, which
+# makes the order total and the cursor unambiguous.
+SORT = [("created_at", DESCENDING), ("_id", DESCENDING)]
+
+# One index per filter, each ending in the sort so that a filtered page is read in order.
+INDEXES = [
+    IndexModel(SORT, name="query_created"),
+    IndexModel([("status", ASCENDING), *SORT], name="query_status_created"),
+    IndexModel([("analysis.sentiment.label", ASCENDING), *SORT], name="query_sentiment_created"),
+    IndexModel([("analysis.language", ASCENDING), *SORT], name="query_language_created"),
+    IndexModel([("analysis.keywords", ASCENDING), *SORT], name="query_keyword_created"),
+    IndexModel([("source", ASCENDING), *SORT], name="query_source_created"),
+]
+# MongoDB's answers when an index with the same keys exists under another name or options
+# (another service may have created it first): that index serves our queries just as well.
+_INDEX_CONFLICTS = {85, 86}
+
+# What the API serves; internal fields (content_hash, origin, published) stay inside.
+_SERVED_FIELDS = (
+    "tenant_id",
+    "title",
+    "source",
+    "external_id",
+    "content_type",
+    "metadata",
+    "status",
+    "created_at",
+    "updated_at",
+    "analysis",
+    "error",
+)
+_BRIEF = dict.fromkeys(_SERVED_FIELDS, 1)
+_FULL = {**_BRIEF, "content": 1}
+
+
+class DocumentRepository:
+    def __init__(self, collection: AsyncCollection[StoredDocument]) -> None:
+        self.collection = collection
+
+    async def create_indexes(self) -> list[str]:
+        """Create the indexes if they are missing (idempotent); the names that exist now."""
+        created = []
+        for index in INDEXES:
+            try:
+                created.extend(await self.collection.create_indexes([index]))
+            except OperationFailure as exc:
+                if exc.code not in _INDEX_CONFLICTS:
+                    raise
+                logger.info("equivalent index exists", extra={"index": index.document["name"]})
+        return created
+
+    async def find(self, document_id: str, *, with_content: bool) -> StoredDocument | None:
+        async with database_errors():
+            return await self.collection.find_one(
+                {"_id": document_id}, _FULL if with_content else _BRIEF
+            )
+
+    async def find_page(self, query: ListQuery) -> list[StoredDocument]:
+        """Up to `limit + 1` documents: the extra one tells whether a next page exists."""
+        async with database_errors():
+            cursor = (
+                self.collection.find(match_list_query(query), _BRIEF)
+                .sort(SORT)
+                .limit(query.limit + 1)
+            )
+            return await cursor.to_list()
+
+
+def match_list_query(query: ListQuery) -> dict[str, Any]:
+    """The MongoDB filter for a list query; `created_after` is inclusive, `created_before` not."""
+    clauses: list[dict[str, Any]] = []
+    if query.status is not None:
+        clauses.append({"status": query.status.value})
+    if query.sentiment is not None:
+        clauses.append({"analysis.sentiment.label": query.sentiment})
+    if query.language is not None:
+        clauses.append({"analysis.language": query.language})
+    if query.keyword is not None:
+        # Whole-keyword match, as given or in lower case ($regex would skip the index).
+        clauses.append(
+            {"analysis.keywords": {"$in": sorted({query.keyword, query.keyword.lower()})}}
+        )
+    if query.source is not None:
+        clauses.append({"source": query.source})
+    created: dict[str, Any] = {}
+    if query.created_after is not None:
+        created["$gte"] = query.created_after
+    if query.created_before is not None:
+        created["$lt"] = query.created_before
+    if created:
+        clauses.append({"created_at": created})
+    if query.cursor is not None:
+        last = query.cursor
+        clauses.append(
+            {
+                "$or": [
+                    {"created_at": {"$lt": last.created_at}},
+                    {"created_at": last.created_at, "_id": {"$lt": last.document_id}},
+                ]
+            }
+        )
+    if not clauses:
+        return {}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -1,0 +1,106 @@
+"""`GET /v1/documents/{id}` and `GET /v1/documents`.
+
+Both return a raw `Response` built from cached bytes: `response_model` is declared for the
+OpenAPI page only, and nothing is validated or re-encoded on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query
+from starlette.responses import Response
+
+from docflow.common.documents import DocumentStatus, SentimentLabel
+from docflow.common.envelope import APIResponse, error_responses
+from docflow.query.deps import CacheDep, DocumentsDep, PolicyDep, SettingsDep
+from docflow.query.documents import service
+from docflow.query.documents.filters import build_list_query
+from docflow.query.documents.schemas import DocumentOut, DocumentPage
+from docflow.query.errors import DocumentNotFound
+from docflow.query.responses import NOT_MODIFIED, cached_response
+from docflow.query.routing import QueryRoute
+
+router = APIRouter(prefix="/v1", tags=["documents"], route_class=QueryRoute)
+
+IfNoneMatch = Annotated[
+    str | None,
+    Header(description="An ETag from an earlier answer: 304 without a body if unchanged."),
+]
+
+
+@router.get(
+    "/documents/{document_id}",
+    response_model=APIResponse[DocumentOut],
+    responses=NOT_MODIFIED | error_responses(404, 429, 503),
+)
+async def get_document(
+    document_id: Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$")],
+    cache: CacheDep,
+    documents: DocumentsDep,
+    policy: PolicyDep,
+    include_content: Annotated[
+        bool, Query(description="Include the full text (it can be large).")
+    ] = True,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """One document, its status and, once analyzed, its analysis."""
+    entry = await service.get_document(
+        cache=cache,
+        repository=documents,
+        policy=policy,
+        document_id=document_id,
+        with_content=include_content,
+    )
+    if not entry.found:
+        raise DocumentNotFound(f"No document has the id {document_id}.")
+    return cached_response(entry, if_none_match=if_none_match)
+
+
+@router.get(
+    "/documents",
+    response_model=APIResponse[DocumentPage],
+    responses=NOT_MODIFIED | error_responses(400, 422, 429, 503),
+)
+async def list_documents(
+    cache: CacheDep,
+    documents: DocumentsDep,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    status: DocumentStatus | None = None,
+    sentiment: SentimentLabel | None = None,
+    language: Annotated[
+        str | None, Query(pattern=r"^([A-Za-z]{2}|und)$", description="ISO 639-1 code.")
+    ] = None,
+    keyword: Annotated[
+        str | None, Query(max_length=100, description="One whole keyword of the analysis.")
+    ] = None,
+    source: Annotated[str | None, Query(max_length=200)] = None,
+    created_after: Annotated[
+        datetime | None, Query(description="Inclusive; RFC 3339, UTC when no offset.")
+    ] = None,
+    created_before: Annotated[datetime | None, Query(description="Exclusive.")] = None,
+    limit: Annotated[int | None, Query(description="1 to 100; 20 by default.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=128, description="`next_cursor` of the previous page.")
+    ] = None,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    """Documents newest first, filtered, one page at a time."""
+    query = build_list_query(
+        limit=limit if limit is not None else settings.list_default_limit,
+        max_limit=settings.list_max_limit,
+        status=status,
+        sentiment=sentiment,
+        language=language,
+        keyword=keyword,
+        source=source,
+        created_after=created_after,
+        created_before=created_before,
+        cursor=cursor,
+    )
+    entry = await service.list_documents(
+        cache=cache, repository=documents, policy=policy, query=query
+    )
+    return cached_response(entry, if_none_match=if_none_match)

@@ -1,0 +1,52 @@
+"""Reading documents and pages through the cache."""
+
+from __future__ import annotations
+
+from docflow.query.cache import Cache, Entry
+from docflow.query.documents.filters import ListQuery
+from docflow.query.documents.render import render_document, render_page
+from docflow.query.documents.repository import DocumentRepository
+from docflow.query.readthrough import CachePolicy, read_through, uncached
+
+
+async def get_document(
+    *,
+    cache: Cache,
+    repository: DocumentRepository,
+    policy: CachePolicy,
+    document_id: str,
+    with_content: bool,
+) -> Entry:
+    async def load() -> bytes | None:
+        stored = await repository.find(document_id, with_content=with_content)
+        return render_document(stored) if stored is not None else None
+
+    return await read_through(
+        cache,
+        key=cache.keys.document(document_id, with_content=with_content),
+        lifetime=policy.document,
+        stampede=policy.stampede,
+        load=load,
+    )
+
+
+async def list_documents(
+    *, cache: Cache, repository: DocumentRepository, policy: CachePolicy, query: ListQuery
+) -> Entry:
+    async def load() -> bytes:
+        return render_page(await repository.find_page(query), limit=query.limit)
+
+    if policy.listing.fresh_s <= 0:
+        return await uncached(load)
+    # Read before MongoDB: if an invalidation bumps the generation meanwhile, this page is
+    # stored under the retired generation, where no reader looks any more.
+    generation = await cache.generation()
+    if generation is None:
+        return await uncached(load)
+    return await read_through(
+        cache,
+        key=cache.keys.listing(generation, query.digest()),
+        lifetime=policy.listing,
+        stampede=policy.stampede,
+        load=load,
+    )

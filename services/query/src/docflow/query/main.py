@@ -1,0 +1,118 @@
+"""The query service: its app, its lifespan (clients, indexes, the Kafka subscriber) and `run`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+
+from docflow.common.app import create_service_app, run_service
+from docflow.common.clients import (
+    create_broker,
+    create_mongo_client,
+    create_redis,
+    ensure_topics,
+    mongo_database,
+)
+from docflow.common.documents import DOCUMENTS
+from docflow.common.events import Topic
+from docflow.common.health import HealthCheck
+from docflow.common.logging import configure_logging
+from docflow.common.settings import load_settings
+from docflow.query.cache import Cache, CacheKeys
+from docflow.query.documents.handlers import register_handlers
+from docflow.query.documents.repository import DocumentRepository
+from docflow.query.documents.router import router as documents_router
+from docflow.query.readthrough import CachePolicy
+from docflow.query.settings import QuerySettings
+from docflow.query.stats.repository import StatsRepository
+from docflow.query.stats.router import router as stats_router
+
+logger = logging.getLogger(__name__)
+
+_INDEX_ATTEMPTS = 30  # MongoDB may still be starting next to us (make run)
+_INDEX_RETRY_S = 1.0
+
+
+async def _create_indexes(documents: DocumentRepository) -> None:
+    for attempt in range(1, _INDEX_ATTEMPTS + 1):
+        try:
+            created = await documents.create_indexes()
+        except Exception as exc:
+            if attempt == _INDEX_ATTEMPTS:
+                raise
+            logger.warning("mongodb not ready (%s), retrying", type(exc).__name__)
+            await asyncio.sleep(_INDEX_RETRY_S)
+        else:
+            logger.info("indexes ready", extra={"indexes": created})
+            return
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: QuerySettings = app.state.settings
+    mongo = create_mongo_client(settings)
+    database = mongo_database(mongo, settings)
+    redis = create_redis(settings)
+    cache = Cache(
+        redis,
+        keys=CacheKeys(settings.redis_key_prefix),
+        retry_interval_s=settings.cache_retry_interval_s,
+    )
+    documents = DocumentRepository(database[DOCUMENTS])
+    broker = create_broker(settings)
+    try:
+        await _create_indexes(documents)
+        register_handlers(broker, settings=settings, cache=cache)
+        await ensure_topics(settings, [settings.topic(Topic.ANALYZED)])
+        await broker.start()
+        app.state.mongo, app.state.database, app.state.redis = mongo, database, redis
+        app.state.cache, app.state.broker = cache, broker
+        app.state.documents = documents
+        app.state.stats = StatsRepository(database[DOCUMENTS])
+        app.state.cache_policy = CachePolicy.from_settings(settings)
+        yield
+    finally:
+        await broker.stop()
+        await redis.aclose()
+        await mongo.close()
+
+
+def health_checks(app: FastAPI) -> Sequence[HealthCheck]:
+    """MongoDB is required; without Redis or Kafka reads still work (cache `degraded`)."""
+    state = app.state
+    broker: KafkaBroker = state.broker
+
+    async def kafka() -> None:
+        if not await broker.ping(timeout=1.0):
+            raise ConnectionError("kafka did not answer")
+
+    return [
+        HealthCheck("mongodb", lambda: state.database.command("ping")),
+        HealthCheck("cache", state.cache.ping, required=False),
+        HealthCheck("kafka", kafka, required=False),
+    ]
+
+
+def create_app(settings: QuerySettings | None = None) -> FastAPI:
+    settings = settings or load_settings(QuerySettings)
+    app = create_service_app(
+        settings=settings,
+        title="docflow query",
+        description="Documents, their analyses and counts, served from MongoDB through Redis.",
+        lifespan=lifespan,
+        health_checks=health_checks,
+    )
+    app.include_router(documents_router)
+    app.include_router(stats_router)
+    return app
+
+
+def run() -> None:
+    settings = load_settings(QuerySettings)
+    configure_logging(service=settings.service_name, level=settings.log_level)
+    run_service(lambda: create_app(settings), settings)

@@ -1,0 +1,48 @@
+"""Cached data bytes into an HTTP response without touching JSON.
+
+The envelope differs per request only in `meta.request_id`, so it is built by concatenating
+constant bytes around the cached data; the ETag is the data's, computed when it was cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from docflow.common.context import current_request_id
+from docflow.query.cache import Entry
+
+_OPEN = b'{"success":true,"data":'
+_META = b',"error":null,"meta":{"request_id":"'
+_CLOSE = b'"}}'
+_JSON = "application/json"
+# Clients may keep a copy but must revalidate it (cheap with the ETag): statuses change.
+_CACHE_CONTROL = "no-cache"
+
+# For `responses=` in the route decorators (OpenAPI).
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the If-None-Match ETag is current."}
+}
+
+
+def envelope_bytes(data: bytes) -> bytes:
+    # Request ids are limited to [A-Za-z0-9._:-] (common.context), safe inside a JSON string.
+    return b"".join((_OPEN, data, _META, current_request_id().encode("ascii"), _CLOSE))
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison against an If-None-Match list (`*` matches anything)."""
+    for candidate in if_none_match.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/") == etag:
+            return True
+    return False
+
+
+def cached_response(entry: Entry, *, if_none_match: str | None) -> Response:
+    etag = entry.etag.decode("ascii")
+    headers = {"etag": etag, "cache-control": _CACHE_CONTROL}
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(envelope_bytes(entry.data), media_type=_JSON, headers=headers)
