@@ -50,13 +50,14 @@ async def publish_dead_letter(
     key: bytes | None = None,
 ) -> None:
     """Send the original bytes to `documents.dlq` with headers naming the error and its origin."""
+    # `.value`: aiokafka's C record builder accepts only exact `str` header keys, not StrEnum.
     headers = kafka_headers(
         **{
-            DeadLetterHeader.ERROR_TYPE: error_type,
-            DeadLetterHeader.ERROR_MESSAGE: error_message[:_MAX_ERROR_MESSAGE],
-            DeadLetterHeader.SOURCE_TOPIC: source.topic,
-            DeadLetterHeader.SOURCE_PARTITION: str(source.partition),
-            DeadLetterHeader.SOURCE_OFFSET: str(source.offset),
+            DeadLetterHeader.ERROR_TYPE.value: error_type,
+            DeadLetterHeader.ERROR_MESSAGE.value: error_message[:_MAX_ERROR_MESSAGE],
+            DeadLetterHeader.SOURCE_TOPIC.value: source.topic,
+            DeadLetterHeader.SOURCE_PARTITION.value: str(source.partition),
+            DeadLetterHeader.SOURCE_OFFSET.value: str(source.offset),
         }
     )
     await broker.publish(payload, topic=settings.topic(Topic.DLQ), key=key, headers=headers)
