@@ -1,0 +1,1 @@
+"""docflow's analysis service: documents.ingested in, analyses and documents.analyzed out."""

@@ -1,0 +1,1 @@
+"""Analyzing ingested documents: the Kafka handler, the pipeline, and the MongoDB writes."""

@@ -1,0 +1,316 @@
+"""One Kafka batch of DocumentIngested events, from parsing to stored results and events.
+
+Order per document: store the analysis, mark the document, then publish DocumentAnalyzed;
+the handler commits the batch's offsets only after all of it. A crash anywhere redelivers
+the batch, and every step here is idempotent, so the redelivery stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
+
+from docflow.analysis.analyses import repository
+from docflow.analysis.analyses.budget import TenantBudget
+from docflow.analysis.analyses.repository import Database
+from docflow.analysis.batching import TokenEstimator, prepare_document
+from docflow.analysis.metrics import COST, DOCUMENTS, TOKENS
+from docflow.analysis.providers.base import Analyzed, DocumentInput, Provider
+from docflow.analysis.quota import QuotaGate
+from docflow.analysis.settings import AnalysisSettings
+from docflow.common.clients import MongoDocument
+from docflow.common.context import bound_request_id, request_id_from_headers
+from docflow.common.documents import Analysis, DocumentStatus, Sentiment, Usage
+from docflow.common.events import DocumentAnalyzed, DocumentIngested, Topic, utc_now
+from docflow.common.kafka import SourcePosition, publish_dead_letter, publish_event
+
+logger = logging.getLogger(__name__)
+
+
+class HoldBatch(Exception):
+    """The batch cannot finish now (quota exhausted): leave it uncommitted for redelivery."""
+
+
+@dataclass(slots=True)
+class AnalysisContext:
+    settings: AnalysisSettings
+    db: Database
+    broker: KafkaBroker
+    provider: Provider
+    gate: QuotaGate
+    budget: TenantBudget
+    estimator: TokenEstimator
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """One event with the record it came from (for its headers and its dead letter)."""
+
+    event: DocumentIngested
+    record: ConsumerRecord[Any, Any]
+
+    @property
+    def request_id(self) -> str | None:
+        headers = dict(self.record.headers or ())
+        return request_id_from_headers(headers)
+
+
+@dataclass(slots=True)
+class Batch:
+    ctx: AnalysisContext
+    work: dict[str, Work] = field(default_factory=dict)
+    documents: dict[str, MongoDocument] = field(default_factory=dict)
+
+
+async def process_batch(ctx: AnalysisContext, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    batch = Batch(ctx)
+    for record in records:
+        await _accept(batch, record)
+    if not batch.work:
+        return
+    batch.documents = await repository.load_documents(ctx.db, list(batch.work))
+    for document_id in [i for i in batch.work if i not in batch.documents]:
+        await _dead_letter(batch, document_id, "document_not_found", "no such document stored")
+    pending = await _finish_already_analyzed(batch)
+    pending = await _reuse_identical_content(batch, pending)
+    pending = await _defer_spent_tenants(batch, pending)
+    await _analyze(batch, pending)
+
+
+async def _accept(batch: Batch, record: ConsumerRecord[Any, Any]) -> None:
+    """Parse one record; an unreadable or unknown-version event is dead-lettered alone."""
+    try:
+        event = DocumentIngested.model_validate_json(record.value or b"")
+    except ValidationError as exc:
+        await publish_dead_letter(
+            batch.ctx.broker,
+            batch.ctx.settings,
+            payload=record.value or b"",
+            error_type="invalid_event",
+            error_message=str(exc.errors(include_input=False)[:3]),
+            source=SourcePosition(record.topic, record.partition, record.offset),
+            key=record.key,
+        )
+        DOCUMENTS.labels("dead_lettered").inc()
+        return
+    # A document twice in one batch is analyzed once.
+    batch.work.setdefault(event.document_id, Work(event, record))
+
+
+async def _finish_already_analyzed(batch: Batch) -> list[str]:
+    """Documents analyzed with this prompt version (a redelivery) or already failed are not
+    analyzed again; a stored analysis not yet on its document (crash in between) is applied."""
+    ctx = batch.ctx
+    ids = [i for i in batch.work if i in batch.documents]
+    stored = await repository.stored_analyses(ctx.db, ids, ctx.settings.prompt_version)
+    pending = []
+    for document_id in ids:
+        document = batch.documents[document_id]
+        if document_id in stored:
+            with bound_request_id(batch.work[document_id].request_id):
+                await _apply(batch, document_id, stored[document_id])
+            DOCUMENTS.labels("skipped").inc()
+        elif document.get("status") == DocumentStatus.FAILED.value:
+            DOCUMENTS.labels("skipped").inc()  # final: its dead letter is already out
+        else:
+            pending.append(document_id)
+    return pending
+
+
+async def _reuse_identical_content(batch: Batch, pending: list[str]) -> list[str]:
+    """Never pay twice: identical content analyzed by the same model and prompt is copied."""
+    ctx = batch.ctx
+    hashes = {batch.documents[i].get("content_hash") for i in pending} - {None}
+    reusable = await repository.reusable_analyses(
+        ctx.db,
+        content_hashes=sorted(h for h in hashes if isinstance(h, str)),
+        model=ctx.provider.model,
+        prompt_version=ctx.settings.prompt_version,
+    )
+    remaining = []
+    for document_id in pending:
+        source = reusable.get(batch.documents[document_id].get("content_hash") or "")
+        if source is None:
+            remaining.append(document_id)
+            continue
+        analysis = {**source["analysis"], "usage": Usage().model_dump(), "cost_usd": 0.0}
+        with bound_request_id(batch.work[document_id].request_id):
+            record = _analysis_record(
+                batch, document_id, analysis, truncated=bool(source.get("truncated"))
+            )
+            record["reused_from"] = source["document_id"]
+            await repository.insert_analysis(ctx.db, record)
+            await _apply(batch, document_id, record)
+        DOCUMENTS.labels("reused").inc()
+    return remaining
+
+
+async def _defer_spent_tenants(batch: Batch, pending: list[str]) -> list[str]:
+    ctx = batch.ctx
+    remaining = []
+    spent: dict[str, bool] = {}
+    for document_id in pending:
+        tenant = batch.work[document_id].event.tenant_id
+        if tenant not in spent:
+            spent[tenant] = await ctx.budget.spent(tenant)
+        if not spent[tenant]:
+            remaining.append(document_id)
+            continue
+        reason = (
+            f"tenant {tenant!r} used its daily budget of {ctx.budget.daily_tokens} tokens; "
+            "analysis resumes after 00:00 UTC"
+        )
+        with bound_request_id(batch.work[document_id].request_id):
+            await repository.mark_unanalyzed(
+                ctx.db,
+                document_id=document_id,
+                status=DocumentStatus.DEFERRED,
+                code="tenant_budget_exhausted",
+                message=reason,
+                now=utc_now(),
+            )
+            await _publish(batch, document_id, DocumentStatus.DEFERRED, error=reason)
+        DOCUMENTS.labels("deferred").inc()
+    return remaining
+
+
+async def _analyze(batch: Batch, pending: list[str]) -> None:
+    ctx = batch.ctx
+    inputs = [_input(batch, document_id) for document_id in pending]
+    hold_s = min(60.0, ctx.settings.quota_probe_interval_s * 2)
+    while inputs:
+        if not await ctx.gate.wait_open(hold_s):
+            raise HoldBatch(ctx.gate.reason or "provider unavailable")
+        outcome = await ctx.provider.analyze(inputs)
+        for document_id, analyzed in outcome.analyzed.items():
+            with bound_request_id(batch.work[document_id].request_id):
+                await _store(
+                    batch, document_id, analyzed, truncated=_truncated(inputs, document_id)
+                )
+        for document_id, reason in outcome.failed.items():
+            with bound_request_id(batch.work[document_id].request_id):
+                await _fail(batch, document_id, reason)
+        if outcome.quota_blocked:
+            ctx.gate.close("insufficient_quota")
+        inputs = [d for d in inputs if d.document_id in outcome.quota_blocked]
+
+
+def _truncated(inputs: list[DocumentInput], document_id: str) -> bool:
+    return any(d.truncated for d in inputs if d.document_id == document_id)
+
+
+def _input(batch: Batch, document_id: str) -> DocumentInput:
+    document = batch.documents[document_id]
+    return prepare_document(
+        document_id=document_id,
+        tenant_id=batch.work[document_id].event.tenant_id,
+        title=document.get("title"),
+        content=str(document.get("content") or ""),
+        max_tokens=batch.ctx.settings.max_document_tokens,
+        estimator=batch.ctx.estimator,
+    )
+
+
+async def _store(batch: Batch, document_id: str, analyzed: Analyzed, *, truncated: bool) -> None:
+    ctx = batch.ctx
+    usage = analyzed.usage
+    model, tenant = ctx.provider.model, batch.work[document_id].event.tenant_id
+    cost = ctx.settings.price_of(
+        model=model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+    )
+    analysis = Analysis(
+        **analyzed.result.model_dump(exclude={"sentiment"}),
+        sentiment=Sentiment(**analyzed.result.sentiment.model_dump()),
+        provider=ctx.provider.name,
+        model=model,
+        prompt_version=ctx.settings.prompt_version,
+        usage=usage,
+        cost_usd=round(cost, 8),
+        analyzed_at=utc_now(),
+    ).model_dump(mode="python")
+    record = _analysis_record(batch, document_id, analysis, truncated=truncated)
+    await repository.insert_analysis(ctx.db, record)
+    await _apply(batch, document_id, record)
+    await ctx.budget.add(tenant, usage.prompt_tokens + usage.completion_tokens)
+    TOKENS.labels(model, tenant, "prompt").inc(usage.prompt_tokens)
+    TOKENS.labels(model, tenant, "completion").inc(usage.completion_tokens)
+    COST.labels(model, tenant).inc(cost)
+    DOCUMENTS.labels("analyzed").inc()
+
+
+def _analysis_record(
+    batch: Batch, document_id: str, analysis: dict[str, Any], *, truncated: bool
+) -> MongoDocument:
+    document = batch.documents[document_id]
+    prompt_version = batch.ctx.settings.prompt_version
+    return {
+        "_id": repository.analysis_id(document_id, prompt_version),
+        "document_id": document_id,
+        "tenant_id": document.get("tenant_id"),
+        "content_hash": document.get("content_hash"),
+        "model": analysis["model"],
+        "prompt_version": prompt_version,
+        "truncated": truncated,
+        "analysis": {**analysis, "truncated": truncated},
+        "created_at": utc_now(),
+    }
+
+
+async def _apply(batch: Batch, document_id: str, record: MongoDocument) -> None:
+    """Put a stored analysis on its document and announce it (both safe to repeat)."""
+    await repository.mark_analyzed(
+        batch.ctx.db, document_id=document_id, analysis=record["analysis"], now=utc_now()
+    )
+    await _publish(batch, document_id, DocumentStatus.ANALYZED)
+
+
+async def _fail(batch: Batch, document_id: str, reason: str) -> None:
+    ctx = batch.ctx
+    logger.warning("analysis failed", extra={"document_id": document_id, "reason": reason})
+    await repository.mark_unanalyzed(
+        ctx.db,
+        document_id=document_id,
+        status=DocumentStatus.FAILED,
+        code="analysis_failed",
+        message=reason,
+        now=utc_now(),
+    )
+    await _dead_letter(batch, document_id, "analysis_failed", reason)
+    await _publish(batch, document_id, DocumentStatus.FAILED, error=reason)
+    DOCUMENTS.labels("failed").inc()
+
+
+async def _dead_letter(batch: Batch, document_id: str, error_type: str, message: str) -> None:
+    record = batch.work[document_id].record
+    with bound_request_id(batch.work[document_id].request_id):
+        await publish_dead_letter(
+            batch.ctx.broker,
+            batch.ctx.settings,
+            payload=record.value or b"",  # the original DocumentIngested bytes
+            error_type=error_type,
+            error_message=message,
+            source=SourcePosition(record.topic, record.partition, record.offset),
+            key=record.key,
+        )
+    DOCUMENTS.labels("dead_lettered").inc()
+
+
+async def _publish(
+    batch: Batch, document_id: str, status: DocumentStatus, *, error: str | None = None
+) -> None:
+    event = DocumentAnalyzed(
+        document_id=document_id,
+        tenant_id=batch.work[document_id].event.tenant_id,
+        status=status,
+        prompt_version=batch.ctx.settings.prompt_version,
+        error=error,
+    )
+    await publish_event(
+        batch.ctx.broker, batch.ctx.settings, Topic.ANALYZED, event, key=document_id
+    )

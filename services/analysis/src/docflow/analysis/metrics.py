@@ -1,0 +1,43 @@
+"""The analysis service's Prometheus metrics: tokens and money by model and tenant, requests by
+outcome, 429s, and how full each request is."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+TOKENS = Counter(
+    "docflow_analysis_tokens_total",
+    "Tokens used by the provider, by model, tenant and kind (prompt, completion).",
+    ["model", "tenant", "kind"],
+)
+COST = Counter(
+    "docflow_analysis_cost_usd_total",
+    "Estimated cost in USD (settings' price table), by model and tenant.",
+    ["model", "tenant"],
+)
+REQUESTS = Counter(
+    "docflow_analysis_provider_requests_total",
+    "Provider requests by outcome (ok, invalid, rate_limited, quota, server_error, timeout, "
+    "connection_error, client_error).",
+    ["model", "outcome"],
+)
+RATE_LIMITED = Counter(
+    "docflow_analysis_rate_limited_total",
+    "429 answers by kind (rate_limit_exceeded, insufficient_quota).",
+    ["kind"],
+)
+DOCUMENTS_PER_REQUEST = Histogram(
+    "docflow_analysis_documents_per_request",
+    "Documents packed into one provider request.",
+    buckets=(1, 2, 4, 8, 12, 16, 24, 32, 50, 100),
+)
+DOCUMENTS = Counter(
+    "docflow_analysis_documents_total",
+    "Documents handled, by outcome (analyzed, reused, skipped, failed, deferred, dead_lettered).",
+    ["outcome"],
+)
+PROVIDER_AVAILABLE = Gauge(
+    "docflow_analysis_provider_available",
+    "1 while the provider accepts calls, 0 while its quota is exhausted.",
+)
+PROVIDER_AVAILABLE.set(1)
