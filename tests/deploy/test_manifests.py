@@ -1,0 +1,512 @@
+"""deploy/k8s renders offline, every object is valid Kubernetes, and the deployment policy holds.
+
+The base and the production overlay are rendered with tests/deploy/kustomize.py (no kubectl,
+no cluster), validated against the Kubernetes OpenAPI schemas that kubernetes-validate ships
+(strict: unknown fields are errors), and then checked against what docflow relies on: probes on
+the contract's health endpoints, resources, a locked-down security context, Services, budgets,
+autoscaling, and settings that reach every container.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate.utils  # type: ignore[import-untyped]
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from tests.deploy.kustomize import KustomizeError, Manifest, content_hash, render, split_image
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+VARIANTS = {"base": Path("base"), "production": Path("overlays/production")}
+
+# The oldest Kubernetes the manifests claim (the native preStop sleep is on by default from
+# 1.30) and the newest that kubernetes-validate ships schemas for. Pinned, not "latest", so a
+# new kubernetes-validate release cannot change what passes.
+KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
+
+NAMESPACE = "docflow"
+PART_OF = ("app.kubernetes.io/part-of", "docflow")
+RUN_AS_USER = 10001  # the uid the images create (services/*/Dockerfile)
+SERVICE_PORTS = {"docflow-ingest": 8001, "docflow-query": 8002, "docflow-analysis": 8003}
+AUTOSCALED = {"docflow-ingest", "docflow-query"}
+WORKER = "docflow-analysis"
+
+SECRET_SETTINGS = {"MONGODB_URI", "REDIS_URL", "OPENAI_API_KEY"}
+# CONTRACT.md "Settings every deployment uses" (OPENAI_* and LLM_PROVIDER: analysis only).
+COMMON_SETTINGS = {
+    "APP_ENV",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "MONGODB_URI",
+    "MONGODB_DATABASE",
+    "REDIS_URL",
+    "LOG_LEVEL",
+    "HTTP_HOST",
+    "HTTP_PORT",
+}
+LLM_SETTINGS = {"LLM_PROVIDER", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"}
+
+
+# Rendering ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnvValue:
+    source: str  # "ConfigMap", "Secret" or "literal"
+    value: str
+
+
+@dataclass
+class Rendered:
+    variant: str
+    objects: list[Manifest]
+
+    def of_kind(self, kind: str) -> list[Manifest]:
+        return [o for o in self.objects if o["kind"] == kind]
+
+    def get(self, kind: str, name: str) -> Manifest:
+        matches = [o for o in self.of_kind(kind) if o["metadata"]["name"] == name]
+        assert len(matches) == 1, f"{self.variant}: expected one {kind} {name}, got {len(matches)}"
+        return matches[0]
+
+    def deployments(self) -> list[Manifest]:
+        return self.of_kind("Deployment")
+
+    def environment(self, container: dict[str, Any]) -> dict[str, EnvValue]:
+        """What the container's process sees, in Kubernetes' order: envFrom, then env."""
+        env: dict[str, EnvValue] = {}
+        for source in container.get("envFrom", []):
+            if "configMapRef" in source:
+                data = self.get("ConfigMap", source["configMapRef"]["name"]).get("data", {})
+                env.update({k: EnvValue("ConfigMap", v) for k, v in data.items()})
+            else:
+                data = self.get("Secret", source["secretRef"]["name"]).get("data", {})
+                env.update({k: EnvValue("Secret", _decode(v)) for k, v in data.items()})
+        for variable in container.get("env", []):
+            if "value" in variable:
+                env[variable["name"]] = EnvValue("literal", str(variable["value"]))
+                continue
+            value_from = variable["valueFrom"]
+            if "secretKeyRef" in value_from:
+                ref = value_from["secretKeyRef"]
+                data = self.get("Secret", ref["name"]).get("data", {})
+                env[variable["name"]] = EnvValue("Secret", _decode(data[ref["key"]]))
+            elif "configMapKeyRef" in value_from:
+                ref = value_from["configMapKeyRef"]
+                data = self.get("ConfigMap", ref["name"]).get("data", {})
+                env[variable["name"]] = EnvValue("ConfigMap", data[ref["key"]])
+        return env
+
+
+def _decode(value: str) -> str:
+    return base64.b64decode(value).decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def k8s_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of deploy/k8s with .env.secret made from its template, as an operator does."""
+    tree = tmp_path_factory.mktemp("deploy") / "k8s"
+    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns(".env.secret"))
+    shutil.copyfile(tree / "base" / ".env.secret.example", tree / "base" / ".env.secret")
+    return tree
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def rendered(request: pytest.FixtureRequest, k8s_tree: Path) -> Rendered:
+    variant = str(request.param)
+    return Rendered(variant, render(k8s_tree / VARIANTS[variant]))
+
+
+@pytest.fixture(scope="module")
+def production(k8s_tree: Path) -> Rendered:
+    return Rendered("production", render(k8s_tree / VARIANTS["production"]))
+
+
+def containers(deployment: Manifest) -> list[dict[str, Any]]:
+    pod_spec = deployment["spec"]["template"]["spec"]
+    return [*pod_spec.get("initContainers", []), *pod_spec["containers"]]
+
+
+def each_container(rendered: Rendered) -> Iterator[tuple[Manifest, dict[str, Any]]]:
+    for deployment in rendered.deployments():
+        for container in containers(deployment):
+            yield deployment, container
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def pod_labels(deployment: Manifest) -> dict[str, str]:
+    labels: dict[str, str] = deployment["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def container_port(container: dict[str, Any], port: int | str) -> int:
+    """The number a probe or Service port (a name or a number) resolves to in the container."""
+    for declared in container.get("ports", []):
+        if port in (declared.get("name"), declared["containerPort"]):
+            return int(declared["containerPort"])
+    raise AssertionError(f"container {container['name']} declares no port {port!r}")
+
+
+QUANTITY = re.compile(r"^([0-9.]+)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+UNITS = {
+    None: Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+}
+
+
+def quantity(value: str | int) -> Decimal:
+    match = QUANTITY.match(str(value))
+    assert match, f"not a quantity this test understands: {value!r}"
+    return Decimal(match.group(1)) * UNITS[match.group(2)]
+
+
+# Schema ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_object_is_valid_kubernetes(rendered: Rendered, version: str) -> None:
+    errors = []
+    for manifest in rendered.objects:
+        name = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        try:
+            validated = kubernetes_validate.utils.validate(manifest, version, strict=True)
+        except kubernetes_validate.utils.ValidationError as error:
+            path = ".".join(str(part) for part in error.path)
+            errors.append(f"{name}: {path}: {error.message}")
+        except kubernetes_validate.utils.SchemaNotFoundError as error:
+            errors.append(f"{name}: {error.message}")
+        else:
+            # kubernetes-validate falls back to an older schema when it lacks the one asked for.
+            assert validated == kubernetes_validate.utils.major_minor(version)
+    assert not errors, f"{rendered.variant} against Kubernetes {version}:\n" + "\n".join(errors)
+
+
+def test_expected_objects_are_rendered(rendered: Rendered) -> None:
+    kinds: dict[str, set[str]] = {}
+    for manifest in rendered.objects:
+        kinds.setdefault(manifest["kind"], set()).add(manifest["metadata"]["name"])
+    assert kinds["Namespace"] == {NAMESPACE}
+    assert kinds["Deployment"] == set(SERVICE_PORTS)
+    assert kinds["Service"] == set(SERVICE_PORTS)
+    assert kinds["PodDisruptionBudget"] == set(SERVICE_PORTS)
+    assert kinds["HorizontalPodAutoscaler"] == AUTOSCALED
+    assert len(kinds["Secret"]) == 1
+    # docflow-common plus one per service, each with its content hash appended.
+    assert {re.sub(r"-[a-z0-9]{10}$", "", name) for name in kinds["ConfigMap"]} == {
+        "docflow-common",
+        *SERVICE_PORTS,
+    }
+
+
+def test_objects_are_namespaced_and_labelled(rendered: Rendered) -> None:
+    key, value = PART_OF
+    for manifest in rendered.objects:
+        metadata = manifest["metadata"]
+        assert metadata["labels"][key] == value, metadata["name"]
+        if manifest["kind"] != "Namespace":
+            assert metadata["namespace"] == NAMESPACE, metadata["name"]
+    for deployment in rendered.deployments():
+        assert pod_labels(deployment)[key] == value
+
+
+def test_namespace_enforces_restricted_pod_security(rendered: Rendered) -> None:
+    labels = rendered.get("Namespace", NAMESPACE)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+# Containers --------------------------------------------------------------------------------------
+
+
+def test_containers_probe_the_contract_health_endpoints(rendered: Rendered) -> None:
+    for _, container in each_container(rendered):
+        name = container["name"]
+        port = SERVICE_PORTS[f"docflow-{name}"]
+        expected = {
+            "livenessProbe": "/health",
+            "readinessProbe": "/health/detailed",
+            "startupProbe": "/health",
+        }
+        for probe_name, path in expected.items():
+            probe = container.get(probe_name)
+            assert probe, f"{name}: no {probe_name}"
+            assert probe["httpGet"]["path"] == path, f"{name}: {probe_name}"
+            assert container_port(container, probe["httpGet"]["port"]) == port, name
+        assert container_port(container, "http") == port
+
+
+def test_containers_have_requests_and_limits(rendered: Rendered) -> None:
+    for _, container in each_container(rendered):
+        resources = container.get("resources", {})
+        for resource in ("cpu", "memory"):
+            request = resources.get("requests", {}).get(resource)
+            limit = resources.get("limits", {}).get(resource)
+            assert request, f"{container['name']}: no {resource} request"
+            assert limit, f"{container['name']}: no {resource} limit"
+            assert quantity(request) <= quantity(limit), f"{container['name']}: {resource}"
+
+
+def test_containers_run_locked_down(rendered: Rendered) -> None:
+    for deployment, container in each_container(rendered):
+        pod_spec = deployment["spec"]["template"]["spec"]
+        # A container's own securityContext wins over the pod's.
+        effective = {**pod_spec.get("securityContext", {}), **container["securityContext"]}
+        name = container["name"]
+        assert effective.get("runAsNonRoot") is True, name
+        assert effective.get("runAsUser") == RUN_AS_USER, name
+        assert effective.get("readOnlyRootFilesystem") is True, name
+        assert effective.get("allowPrivilegeEscalation") is False, name
+        assert effective.get("capabilities", {}).get("drop") == ["ALL"], name
+        assert not effective.get("capabilities", {}).get("add"), name
+        assert effective.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
+        assert effective.get("privileged") is not True, name
+        assert pod_spec.get("automountServiceAccountToken") is False, name
+        assert not pod_spec.get("hostNetwork"), name
+        assert not pod_spec.get("hostPID"), name
+
+
+def test_tmp_is_a_writable_empty_dir(rendered: Rendered) -> None:
+    for deployment, container in each_container(rendered):
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+        assert "/tmp" in mounts, container["name"]
+        volume = volumes[mounts["/tmp"]["name"]]
+        assert "emptyDir" in volume, container["name"]
+        assert not mounts["/tmp"].get("readOnly"), container["name"]
+
+
+def test_images_are_tagged(rendered: Rendered) -> None:
+    for deployment, container in each_container(rendered):
+        name, tag, digest = split_image(container["image"])
+        assert name.endswith(deployment["metadata"]["name"]), container["image"]
+        assert digest or (tag and tag != "latest"), container["image"]
+
+
+def test_metrics_are_scraped_from_the_service_port(rendered: Rendered) -> None:
+    for deployment in rendered.deployments():
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/path"] == "/metrics"
+        name = deployment["metadata"]["name"]
+        assert int(annotations["prometheus.io/port"]) == SERVICE_PORTS[name]
+
+
+def test_shutdown_leaves_the_worker_time_to_finish_a_batch(rendered: Rendered) -> None:
+    grace = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        for d in rendered.deployments()
+    }
+    assert grace[WORKER] >= 60
+    assert all(grace[WORKER] > seconds for name, seconds in grace.items() if name != WORKER)
+    for deployment, container in each_container(rendered):
+        pause = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {})
+        assert pause.get("seconds", 0) < grace[deployment["metadata"]["name"]]
+
+
+# Configuration -----------------------------------------------------------------------------------
+
+
+def test_references_resolve(rendered: Rendered) -> None:
+    """Every ConfigMap and Secret a container names exists, with its hash suffix."""
+    for _, container in each_container(rendered):
+        rendered.environment(container)  # raises on a missing object or key
+
+
+def test_settings_reach_every_container(rendered: Rendered) -> None:
+    for deployment, container in each_container(rendered):
+        name = deployment["metadata"]["name"]
+        env = rendered.environment(container)
+        expected = COMMON_SETTINGS | (LLM_SETTINGS if name == WORKER else set())
+        assert expected <= set(env), f"{name} misses {sorted(expected - set(env))}"
+        assert env["HTTP_HOST"].value == "0.0.0.0"
+        assert int(env["HTTP_PORT"].value) == container_port(container, "http")
+        assert env["APP_ENV"].value in ("development", "staging", "production")
+        if name != WORKER:
+            origins = json.loads(env["CORS_ORIGINS"].value)
+            assert isinstance(origins, list), env["CORS_ORIGINS"]
+            assert "*" not in origins
+        else:
+            assert env["OPENAI_BASE_URL"].value.endswith("/v1")
+            assert env["LLM_PROVIDER"].value in ("local", "openai")
+
+
+def test_secrets_come_only_from_the_secret(rendered: Rendered) -> None:
+    for config_map in rendered.of_kind("ConfigMap"):
+        leaked = SECRET_SETTINGS & set(config_map.get("data", {}))
+        assert not leaked, f"{config_map['metadata']['name']} holds {leaked}"
+    for deployment, container in each_container(rendered):
+        env = rendered.environment(container)
+        for key in SECRET_SETTINGS & set(env):
+            assert env[key].source == "Secret", f"{deployment['metadata']['name']}: {key}"
+        # Least privilege: only the worker talks to the LLM API.
+        if deployment["metadata"]["name"] != WORKER:
+            assert "OPENAI_API_KEY" not in env
+
+
+def test_secret_template_lists_every_secret_with_a_placeholder() -> None:
+    template = K8S / "base" / ".env.secret.example"
+    entries = dict(
+        line.split("=", 1)
+        for line in template.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    assert set(entries) == SECRET_SETTINGS
+    assert all("CHANGEME" in value for value in entries.values())
+    ignored = (K8S / "base" / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".env.secret" in ignored
+
+
+# Services, budgets, scaling ----------------------------------------------------------------------
+
+
+def test_every_deployment_has_a_service_selecting_its_pods(rendered: Rendered) -> None:
+    services = rendered.of_kind("Service")
+    for deployment in rendered.deployments():
+        labels = pod_labels(deployment)
+        assert selects(deployment["spec"]["selector"]["matchLabels"], labels)
+        matching = [s for s in services if selects(s["spec"].get("selector", {}), labels)]
+        assert len(matching) == 1, deployment["metadata"]["name"]
+        container = containers(deployment)[0]
+        for port in matching[0]["spec"]["ports"]:
+            expected = SERVICE_PORTS[deployment["metadata"]["name"]]
+            assert container_port(container, port["targetPort"]) == expected
+        for spread in deployment["spec"]["template"]["spec"].get("topologySpreadConstraints", []):
+            assert selects(spread["labelSelector"]["matchLabels"], labels)
+
+
+def test_every_deployment_has_a_disruption_budget(rendered: Rendered) -> None:
+    budgets = rendered.of_kind("PodDisruptionBudget")
+    for deployment in rendered.deployments():
+        labels = pod_labels(deployment)
+        matching = [b for b in budgets if selects(b["spec"]["selector"]["matchLabels"], labels)]
+        assert len(matching) == 1, deployment["metadata"]["name"]
+        # A budget that allows no eviction would block every node drain.
+        assert matching[0]["spec"].get("maxUnavailable", 0) >= 1
+
+
+def test_http_services_autoscale_on_cpu(rendered: Rendered) -> None:
+    autoscalers = {
+        h["spec"]["scaleTargetRef"]["name"]: h for h in rendered.of_kind("HorizontalPodAutoscaler")
+    }
+    assert set(autoscalers) == AUTOSCALED
+    for name, autoscaler in autoscalers.items():
+        target = autoscaler["spec"]["scaleTargetRef"]
+        assert (target["kind"], target["apiVersion"]) == ("Deployment", "apps/v1")
+        deployment = rendered.get("Deployment", name)
+        # A replica count in the Deployment would reset the autoscaler on every apply.
+        assert "replicas" not in deployment["spec"], name
+        assert 2 <= autoscaler["spec"]["minReplicas"] < autoscaler["spec"]["maxReplicas"]
+        metrics = [m["resource"]["name"] for m in autoscaler["spec"]["metrics"]]
+        assert metrics == ["cpu"], name
+        assert all("cpu" in c["resources"]["requests"] for c in containers(deployment))
+
+
+def test_analysis_replicas_stay_within_the_partitions(rendered: Rendered) -> None:
+    deployment = rendered.get("Deployment", WORKER)
+    env = rendered.environment(containers(deployment)[0])
+    partitions = int(env["KAFKA_TOPIC_PARTITIONS"].value)
+    assert partitions == 6  # documents.ingested, as the comments in analysis.yaml say
+    assert 1 <= deployment["spec"]["replicas"] <= partitions
+
+
+def test_production_runs_production(production: Rendered) -> None:
+    for _, container in each_container(production):
+        assert production.environment(container)["APP_ENV"].value == "production"
+        name, tag, _ = split_image(container["image"])
+        registry = name.split("/")[0]
+        assert "." in registry, f"no registry in {container['image']}"
+        assert tag != "latest"
+    for autoscaler in production.of_kind("HorizontalPodAutoscaler"):
+        assert autoscaler["spec"]["minReplicas"] >= 3
+    assert production.get("Deployment", WORKER)["spec"]["replicas"] >= 2
+
+
+# The renderer itself -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # Names produced by kustomize's own tests (api/krusty/configmaps_test.go).
+        ({"from": "overlay"}, "87mcggf7d7"),
+        ({"big": "bang", "foo": "bar"}, "ft9mmdc8c6"),
+    ],
+)
+def test_content_hash_matches_kustomize(data: dict[str, str], expected: str) -> None:
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": data}
+    assert content_hash(config_map) == expected
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_renderer_matches_kubectl_kustomize(k8s_tree: Path, variant: str) -> None:
+    directory = k8s_tree / VARIANTS[variant]
+    completed = subprocess.run(
+        ["kubectl", "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    theirs = [doc for doc in yaml.safe_load_all(completed.stdout) if doc]
+
+    def key(manifest: Manifest) -> tuple[str, str]:
+        return manifest["kind"], manifest["metadata"]["name"]
+
+    assert sorted(render(directory), key=key) == sorted(theirs, key=key)
+
+
+def test_building_without_the_secret_file_fails(tmp_path: Path) -> None:
+    tree = tmp_path / "k8s"
+    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns(".env.secret"))
+    with pytest.raises(KustomizeError, match=r"\.env\.secret"):
+        render(tree / "base")
+
+
+@pytest.mark.parametrize(
+    ("kustomization", "message"),
+    [
+        ("resources: [deployment.yaml]\ncommonLabels: {a: b}\n", "not supported"),
+        (
+            "resources: [deployment.yaml]\nlabels: [{pairs: {a: b}, includeSelectors: true}]\n",
+            "includeTemplates",
+        ),
+        ("resources: [missing.yaml]\n", "does not exist"),
+        ("resources: [deployment.yaml]\npatches: [{path: patch.yaml}]\n", "lists"),
+    ],
+)
+def test_renderer_refuses_what_it_does_not_implement(
+    tmp_path: Path, kustomization: str, message: str
+) -> None:
+    deployment = (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
+        "spec: {template: {spec: {containers: [{name: c, image: IMAGE}]}}}\n"
+    )
+    (tmp_path / "kustomization.yaml").write_text(kustomization, encoding="utf-8")
+    (tmp_path / "deployment.yaml").write_text(deployment.replace("IMAGE", "i"), encoding="utf-8")
+    (tmp_path / "patch.yaml").write_text(deployment.replace("IMAGE", "j"), encoding="utf-8")
+    with pytest.raises(KustomizeError, match=message):
+        render(tmp_path)
