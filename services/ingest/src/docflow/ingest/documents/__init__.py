@@ -1,0 +1,1 @@
+"""Documents submitted as JSON: validation, sanitization, storage and the DocumentIngested event."""

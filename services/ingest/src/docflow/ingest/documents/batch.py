@@ -1,0 +1,104 @@
+"""A batch of JSON documents: each item validated and ingested on its own, results in order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from docflow.common.errors import DocflowError
+from docflow.common.events import IncomingDocument
+from docflow.ingest.documents.publisher import IngestedPublisher
+from docflow.ingest.documents.repository import DocumentRepository
+from docflow.ingest.documents.service import ingest_document
+from docflow.ingest.settings import IngestSettings
+
+logger = logging.getLogger(__name__)
+
+# Items of one batch run concurrently, but not all 100 at once against the connection pools.
+_ITEM_CONCURRENCY = 16
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    # The input is left out on purpose: it may be megabytes of text.
+    return [
+        {"loc": [str(part) for part in error["loc"]], "msg": error["msg"], "type": error["type"]}
+        for error in exc.errors(include_input=False, include_url=False)
+    ]
+
+
+def _failed(index: int, *, code: str, message: str, status: int, details: Any) -> dict[str, Any]:
+    error = {"code": code, "message": message, "status": status, "details": details}
+    return {"index": index, "success": False, "error": error}
+
+
+async def ingest_item(
+    index: int,
+    raw: Any,
+    *,
+    settings: IngestSettings,
+    repository: DocumentRepository,
+    publisher: IngestedPublisher,
+) -> dict[str, Any]:
+    try:
+        document = IncomingDocument.model_validate(raw)
+    except ValidationError as exc:
+        return _failed(
+            index,
+            code="validation_error",
+            message="The document is invalid.",
+            status=422,
+            details=validation_details(exc),
+        )
+    try:
+        outcome = await ingest_document(
+            document=document,
+            origin="api",
+            settings=settings,
+            repository=repository,
+            publisher=publisher,
+        )
+    except DocflowError as exc:
+        return _failed(
+            index, code=exc.code, message=exc.message, status=exc.status_code, details=exc.details
+        )
+    except Exception:
+        logger.exception("batch item failed", extra={"index": index})
+        return _failed(
+            index,
+            code="internal_error",
+            message=DocflowError.default_message,
+            status=500,
+            details=None,
+        )
+    return {"index": index, "success": True, **outcome.as_data()}
+
+
+async def ingest_batch(
+    items: list[Any],
+    *,
+    settings: IngestSettings,
+    repository: DocumentRepository,
+    publisher: IngestedPublisher,
+) -> dict[str, Any]:
+    gate = asyncio.Semaphore(_ITEM_CONCURRENCY)
+
+    async def bounded(index: int, raw: Any) -> dict[str, Any]:
+        async with gate:
+            return await ingest_item(
+                index, raw, settings=settings, repository=repository, publisher=publisher
+            )
+
+    results = await asyncio.gather(*(bounded(i, raw) for i, raw in enumerate(items)))
+    accepted = sum(1 for result in results if result["success"])
+    return {"accepted": accepted, "rejected": len(results) - accepted, "items": results}
+
+
+def batch_tenant(items: list[Any]) -> str | None:
+    """The tenant an Idempotency-Key of a batch is scoped to: the first item's."""
+    first = items[0] if items else None
+    if isinstance(first, dict) and isinstance(first.get("tenant_id"), str):
+        return str(first["tenant_id"])
+    return None

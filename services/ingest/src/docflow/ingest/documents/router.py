@@ -1,0 +1,131 @@
+"""`POST /v1/documents` and `POST /v1/documents/batch`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header
+from starlette.responses import Response
+
+from docflow.common.documents import DEFAULT_TENANT
+from docflow.common.envelope import APIResponse, error_responses
+from docflow.common.events import IncomingDocument
+from docflow.ingest.bodylimit import bounded_body_route
+from docflow.ingest.deps import IdempotencyDep, PublisherDep, RepositoryDep, SettingsDep
+from docflow.ingest.documents.batch import batch_tenant, ingest_batch
+from docflow.ingest.documents.idempotency import fingerprint, respond_idempotently
+from docflow.ingest.documents.schemas import (
+    INCOMING_EXAMPLE,
+    BatchResult,
+    IngestResult,
+    RawBatchRequest,
+)
+from docflow.ingest.documents.service import ingest_document
+from docflow.ingest.errors import BatchTooLarge, InvalidBody
+
+router = APIRouter(
+    prefix="/v1/documents",
+    tags=["documents"],
+    route_class=bounded_body_route(lambda settings: settings.max_json_body_bytes),
+)
+batch_router = APIRouter(
+    prefix="/v1/documents",
+    tags=["documents"],
+    route_class=bounded_body_route(lambda settings: settings.max_batch_body_bytes),
+)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Replays the first successful response for 24 hours (1-255 ASCII chars).",
+    ),
+]
+
+_DUPLICATE = {
+    "model": APIResponse[IngestResult],
+    "description": "The tenant already has this content: the existing id, `duplicate: true`.",
+}
+_EXAMPLES: dict[str, Any] = {
+    "plain": {"summary": "A plain-text document", "value": INCOMING_EXAMPLE},
+    "html": {
+        "summary": "HTML (converted to text, markup stripped)",
+        "value": {"content": "<h1>Launch</h1><p>We shipped!</p>", "content_type": "text/html"},
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=APIResponse[IngestResult],
+    responses={200: _DUPLICATE, **error_responses(400, 409, 413, 422, 429, 503)},
+    summary="Submit one document",
+)
+async def create_document(
+    document: Annotated[IncomingDocument, Body(openapi_examples=_EXAMPLES)],
+    settings: SettingsDep,
+    repository: RepositoryDep,
+    publisher: PublisherDep,
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Store a document once per tenant and content, then queue it for analysis."""
+
+    async def action() -> tuple[int, Any]:
+        outcome = await ingest_document(
+            document=document,
+            origin="api",
+            settings=settings,
+            repository=repository,
+            publisher=publisher,
+        )
+        return outcome.status_code, outcome.as_data()
+
+    return await respond_idempotently(
+        store=idempotency,
+        key=idempotency_key,
+        tenant_id=document.tenant_id or DEFAULT_TENANT,
+        body_fingerprint=fingerprint(document.model_dump(mode="json")) if idempotency_key else "",
+        action=action,
+    )
+
+
+@batch_router.post(
+    "/batch",
+    status_code=202,
+    response_model=APIResponse[BatchResult],
+    responses=error_responses(400, 409, 413, 422, 429),
+    summary="Submit up to 100 documents",
+)
+async def create_documents_batch(
+    batch: RawBatchRequest,
+    settings: SettingsDep,
+    repository: RepositoryDep,
+    publisher: PublisherDep,
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Ingest each item on its own; one result per item, in order, bad items included."""
+    if not batch.documents:
+        raise InvalidBody("The batch holds no documents.", code="empty_batch")
+    if len(batch.documents) > settings.max_batch_items:
+        raise BatchTooLarge(
+            f"The batch holds {len(batch.documents)} documents; "
+            f"the limit is {settings.max_batch_items}.",
+            details={"max_items": settings.max_batch_items},
+        )
+
+    async def action() -> tuple[int, Any]:
+        result = await ingest_batch(
+            batch.documents, settings=settings, repository=repository, publisher=publisher
+        )
+        return 202, result
+
+    return await respond_idempotently(
+        store=idempotency,
+        key=idempotency_key,
+        tenant_id=batch_tenant(batch.documents) or DEFAULT_TENANT,
+        body_fingerprint=fingerprint(batch.documents) if idempotency_key else "",
+        action=action,
+    )

@@ -1,0 +1,125 @@
+"""The ingest service's specific failures, each with a stable machine-readable code.
+
+The same codes name the reason of a dead letter (`error.type`) when the input came from Kafka.
+"""
+
+from __future__ import annotations
+
+from docflow.common.errors import (
+    BadRequest,
+    Conflict,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnprocessableContent,
+    UnsupportedMediaType,
+)
+
+
+class BodyTooLarge(PayloadTooLarge):
+    code, default_message = "body_too_large", "The request body exceeds the size limit."
+
+
+class ContentTooLarge(PayloadTooLarge):
+    code, default_message = "content_too_large", "The document content exceeds the size limit."
+
+
+class UploadTooLarge(PayloadTooLarge):
+    code, default_message = "upload_too_large", "The uploaded file exceeds the size limit."
+
+
+class TooManyPages(PayloadTooLarge):
+    code, default_message = "too_many_pages", "The document has more pages than allowed."
+
+
+class EmptyContent(UnprocessableContent):
+    code = "empty_content"
+    default_message = "The document content is empty after sanitization."
+
+
+class FieldTooLong(UnprocessableContent):
+    code, default_message = "field_too_long", "A text field exceeds its length limit."
+
+
+class InvalidMetadata(UnprocessableContent):
+    code, default_message = "invalid_metadata", "The metadata is not acceptable."
+
+
+class InvalidTenant(UnprocessableContent):
+    code = "invalid_tenant"
+    default_message = "tenant_id must be 1-64 characters of letters, digits, '.', '_' or '-'."
+
+
+class BatchTooLarge(UnprocessableContent):
+    code, default_message = "batch_too_large", "The batch holds more documents than allowed."
+
+
+class InvalidBody(UnprocessableContent):
+    code, default_message = "validation_error", "The request is invalid."
+
+
+class InvalidJson(BadRequest):
+    code, default_message = "invalid_json", "The request body is not valid JSON."
+
+
+class InvalidMultipart(BadRequest):
+    code, default_message = "invalid_multipart", "The multipart body could not be parsed."
+
+
+class MissingFile(UnprocessableContent):
+    code, default_message = "missing_file", "The multipart field `file` is required."
+
+
+class UnsupportedType(UnsupportedMediaType):
+    code = "unsupported_type"
+    default_message = "Only txt, md, html, pdf and docx files are accepted."
+
+
+class TypeMismatch(UnsupportedMediaType):
+    code = "type_mismatch"
+    default_message = "The file's bytes do not match its declared type or extension."
+
+
+class InvalidUtf8(UnprocessableContent):
+    code, default_message = "invalid_utf8", "The text is not valid UTF-8."
+
+
+class EncryptedDocument(UnprocessableContent):
+    code, default_message = "encrypted_document", "The document is password-protected."
+
+
+class CorruptDocument(UnprocessableContent):
+    code, default_message = "corrupt_document", "The document is damaged and cannot be read."
+
+
+class EmptyDocument(UnprocessableContent):
+    code, default_message = "empty_document", "The document contains no extractable text."
+
+
+class ExtractionTimeout(UnprocessableContent):
+    code = "extraction_timeout"
+    default_message = "Extracting the text took too long; the file was abandoned."
+
+
+class IdempotencyKeyReused(UnprocessableContent):
+    code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was already used with a different request body."
+
+
+class IdempotencyInProgress(Conflict):
+    code = "idempotency_in_progress"
+    default_message = "A request with this Idempotency-Key is still being processed; retry."
+
+
+class InvalidIdempotencyKey(BadRequest):
+    code = "invalid_idempotency_key"
+    default_message = "Idempotency-Key must be 1-255 visible ASCII characters."
+
+
+class StorageUnavailable(ServiceUnavailable):
+    code = "storage_unavailable"
+    default_message = "The document store is unavailable; try again shortly."
+
+
+class ExtractorUnavailable(ServiceUnavailable):
+    code = "extractor_unavailable"
+    default_message = "Text extraction is busy or unavailable; try again shortly."

@@ -1,0 +1,148 @@
+"""The ingest application: REST endpoints, the `documents.incoming` consumer and the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from docflow.common.app import create_service_app, run_service
+from docflow.common.clients import (
+    create_broker,
+    create_mongo_client,
+    create_redis,
+    ensure_topics,
+    mongo_database,
+)
+from docflow.common.events import Topic
+from docflow.common.health import HealthCheck
+from docflow.common.logging import configure_logging
+from docflow.common.settings import load_settings
+from docflow.ingest import asyncapi
+from docflow.ingest.documents import router as documents
+from docflow.ingest.documents.idempotency import IdempotencyStore
+from docflow.ingest.documents.outbox import run_sweeper
+from docflow.ingest.documents.publisher import IngestedPublisher
+from docflow.ingest.documents.repository import DocumentRepository
+from docflow.ingest.errors import StorageUnavailable
+from docflow.ingest.settings import IngestSettings
+from docflow.ingest.uploads import router as uploads
+from docflow.ingest.uploads.extraction import Extractor
+from docflow.ingest.upstream.handlers import IncomingProcessor, register_incoming
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+docflow's front door. Documents arrive as JSON (`POST /v1/documents`, `/v1/documents/batch`),
+as files (`POST /v1/documents/upload`: txt, md, html, pdf, docx) or on the Kafka topic
+`documents.incoming`. Each is validated, sanitized (markup and control characters removed,
+NFC), stored once per tenant and content, and queued for analysis.
+
+Every response is the envelope `{success, data, error, meta}`. Retries are safe: resubmitted
+content returns the first document (`duplicate: true`), and an `Idempotency-Key` header replays
+the first response for 24 hours. The Kafka topics are described in the
+[AsyncAPI document](/docs/asyncapi) ([JSON](/asyncapi.json)).
+"""
+_INDEX_RETRY_S = 5.0
+
+
+async def _ensure_indexes(repository: DocumentRepository) -> None:
+    """Create the indexes, retrying while the store is down (startup must not wait for it)."""
+    while True:
+        try:
+            await repository.ensure_indexes()
+            return
+        except StorageUnavailable:
+            logger.warning("document store unavailable; index creation retried")
+            await asyncio.sleep(_INDEX_RETRY_S)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: IngestSettings = app.state.settings
+    mongo = create_mongo_client(settings)
+    redis = create_redis(settings)
+    broker = create_broker(settings)
+    repository = DocumentRepository(mongo_database(mongo, settings))
+    publisher = IngestedPublisher(broker, settings)
+    extractor = Extractor(settings)
+    app.state.mongo = mongo
+    app.state.redis = redis
+    app.state.broker = broker
+    app.state.repository = repository
+    app.state.publisher = publisher
+    app.state.extractor = extractor
+    app.state.idempotency = IdempotencyStore(redis, settings)
+    background: list[asyncio.Task[None]] = []
+    try:
+        await ensure_topics(settings, [settings.topic(topic) for topic in Topic])
+        processor = IncomingProcessor(
+            settings=settings, broker=broker, repository=repository, publisher=publisher
+        )
+        register_incoming(broker, processor)
+        await broker.start()
+        background.append(asyncio.create_task(_ensure_indexes(repository)))
+        background.append(
+            asyncio.create_task(
+                run_sweeper(settings=settings, repository=repository, publisher=publisher)
+            )
+        )
+        yield
+    finally:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await broker.stop()
+        await asyncio.to_thread(extractor.close)
+        await redis.aclose()
+        await mongo.close()
+
+
+def health_checks(app: FastAPI) -> Sequence[HealthCheck]:
+    state = app.state
+
+    async def mongo() -> object:
+        return await state.mongo.admin.command("ping")
+
+    async def kafka() -> object:
+        if not await state.broker.ping(timeout=state.settings.health_check_timeout_s):
+            raise ConnectionError("kafka unreachable")
+        return None
+
+    async def redis() -> object:
+        return await state.redis.ping()
+
+    return [
+        HealthCheck("mongodb", mongo),
+        HealthCheck("kafka", kafka),
+        # Without Redis, rate limits fall back to memory and Idempotency-Key is not replayed.
+        HealthCheck("redis", redis, required=False),
+    ]
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    settings = settings or load_settings(IngestSettings)
+    app = create_service_app(
+        settings=settings,
+        title="docflow ingest",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        health_checks=health_checks,
+    )
+    app.include_router(documents.router)
+    app.include_router(documents.batch_router)
+    app.include_router(uploads.router)
+    app.include_router(asyncapi.router)
+    return app
+
+
+def run() -> None:
+    settings = load_settings(IngestSettings)
+    configure_logging(service=settings.service_name, level=settings.log_level)
+    run_service(lambda: create_app(settings), settings)

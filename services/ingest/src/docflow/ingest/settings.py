@@ -1,0 +1,67 @@
+"""The ingest service's settings: the shared ones plus its limits and background intervals."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from docflow.common.settings import CommonSettings
+
+MIB = 1024 * 1024
+
+
+class IngestSettings(CommonSettings):
+    service_name: str = "ingest"
+    http_port: int = Field(default=8001, ge=1, le=65535)
+
+    # Limits on what one document may hold. Content is counted in characters after sanitization.
+    max_content_chars: int = Field(default=1_000_000, ge=1)
+    max_title_chars: int = Field(default=500, ge=1)
+    max_field_chars: int = Field(default=256, ge=1, description="source, external_id")
+    max_metadata_keys: int = Field(default=50, ge=0)
+    max_metadata_key_chars: int = Field(default=64, ge=1)
+    max_metadata_value_chars: int = Field(default=1000, ge=1)
+    max_batch_items: int = Field(default=100, ge=1)
+
+    # Request bodies are refused with 413 as soon as they pass these sizes, before parsing.
+    # A 1M-character document needs up to ~4 MB of UTF-8 (and more when JSON-escaped).
+    max_json_body_bytes: int = Field(default=8 * MIB, ge=1024)
+    max_batch_body_bytes: int = Field(default=32 * MIB, ge=1024)
+    max_upload_bytes: int = Field(default=10 * MIB, ge=1024)
+    # A Kafka message larger than this is dead-lettered without being parsed.
+    max_message_bytes: int = Field(default=8 * MIB, ge=1024)
+
+    # Uploaded files are parsed in worker processes so a hostile file cannot stall the loop.
+    extraction_workers: int = Field(default=2, ge=1)
+    extraction_timeout_s: float = Field(default=20.0, gt=0)
+    pdf_max_pages: int = Field(default=500, ge=1)
+    # A DOCX is a zip: refuse one that inflates beyond this (zip bombs).
+    max_unzipped_bytes: int = Field(default=100 * MIB, ge=MIB)
+
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
+    # How long a first request holds its Idempotency-Key before a retry may run again.
+    idempotency_lock_s: int = Field(default=60, ge=1)
+
+    # Transactional outbox: stored documents whose event failed to publish are retried.
+    outbox_sweep_interval_s: float = Field(default=5.0, gt=0)
+    outbox_grace_s: float = Field(default=10.0, ge=0)
+    outbox_batch_size: int = Field(default=100, ge=1)
+    # A request waits at most this long for Kafka to acknowledge its event.
+    publish_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Uploads cost a parse each, so they get a tighter per-client limit than the default.
+    rate_limit_upload: str = "120/minute"
+
+    # The consumer of documents.incoming (the topic suffix is appended to the group id).
+    ingest_consumer_group: str = "docflow-ingest"
+    incoming_max_records: int = Field(default=100, ge=1)
+    incoming_batch_timeout_ms: int = Field(default=200, ge=1)
+    incoming_concurrency: int = Field(default=16, ge=1)
+    incoming_retry_base_s: float = Field(default=0.5, gt=0)
+    incoming_retry_max_s: float = Field(default=30.0, gt=0)
+    # An unexpected error (not an outage) is retried this often before the message is
+    # dead-lettered: a poison message must not block its partition.
+    incoming_max_attempts: int = Field(default=3, ge=1)
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.ingest_consumer_group}{self.kafka_topic_suffix}"

@@ -1,0 +1,1 @@
+"""File uploads: streaming size limit, type detection from the bytes, text extraction."""

@@ -1,0 +1,125 @@
+"""`POST /v1/documents/upload`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from limits import parse
+from slowapi.util import get_remote_address
+from starlette.responses import Response
+
+from docflow.common.documents import DEFAULT_TENANT
+from docflow.common.envelope import APIResponse, error_responses
+from docflow.common.errors import RateLimited
+from docflow.ingest.deps import (
+    ExtractorDep,
+    IdempotencyDep,
+    PublisherDep,
+    RepositoryDep,
+    SettingsDep,
+)
+from docflow.ingest.documents.idempotency import respond_idempotently
+from docflow.ingest.documents.router import IdempotencyKey
+from docflow.ingest.documents.schemas import IngestResult
+from docflow.ingest.settings import IngestSettings
+from docflow.ingest.uploads.reader import read_upload
+from docflow.ingest.uploads.service import ingest_upload, upload_fingerprint
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
+
+_MULTIPART_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A .txt, .md, .html, .pdf or .docx file (10 MiB max).",
+                        },
+                        "title": {"type": "string", "description": "Defaults to the file name."},
+                        "source": {"type": "string"},
+                        "external_id": {"type": "string"},
+                        "tenant_id": {"type": "string", "description": "`default` when absent."},
+                    },
+                }
+            }
+        },
+    }
+}
+_DUPLICATE = {
+    "model": APIResponse[IngestResult],
+    "description": "The tenant already has this text: the existing id, `duplicate: true`.",
+}
+
+
+def enforce_upload_rate(request: Request, settings: IngestSettings) -> None:
+    """Uploads cost a parse each: a tighter per-client limit on top of the default one."""
+    limiter = getattr(request.app.state, "limiter", None)
+    if limiter is None or not limiter.enabled:
+        return
+    item = parse(settings.rate_limit_upload)
+    client = get_remote_address(request)
+    try:
+        allowed = limiter.limiter.hit(item, "upload", client)
+        reset_at = limiter.limiter.get_window_stats(item, "upload", client)[0]
+    except Exception as exc:  # a limiter outage must not take uploads down
+        logger.warning("upload rate limit unavailable", extra={"error": type(exc).__name__})
+        return
+    if not allowed:
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise RateLimited(
+            f"Upload rate limit exceeded ({settings.rate_limit_upload}); "
+            f"retry after {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+@router.post(
+    "/upload",
+    status_code=202,
+    response_model=APIResponse[IngestResult],
+    responses={200: _DUPLICATE, **error_responses(400, 409, 413, 415, 422, 429, 503)},
+    openapi_extra=_MULTIPART_BODY,
+    summary="Upload a file",
+)
+async def upload_document(
+    request: Request,
+    settings: SettingsDep,
+    extractor: ExtractorDep,
+    repository: RepositoryDep,
+    publisher: PublisherDep,
+    idempotency: IdempotencyDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Upload a txt, md, html, pdf or docx file; its text is extracted and ingested."""
+    enforce_upload_rate(request, settings)
+    form = await read_upload(request, max_file_bytes=settings.max_upload_bytes)
+
+    async def action() -> tuple[int, Any]:
+        outcome = await ingest_upload(
+            form=form,
+            settings=settings,
+            extractor=extractor,
+            repository=repository,
+            publisher=publisher,
+        )
+        return outcome.status_code, outcome.as_data()
+
+    return await respond_idempotently(
+        store=idempotency,
+        key=idempotency_key,
+        tenant_id=form.fields.get("tenant_id", DEFAULT_TENANT),
+        body_fingerprint=upload_fingerprint(form) if idempotency_key else "",
+        action=action,
+    )

@@ -1,0 +1,1 @@
+"""Documents from upstream systems on the Kafka topic `documents.incoming`."""

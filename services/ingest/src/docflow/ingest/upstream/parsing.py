@@ -1,0 +1,50 @@
+"""From the raw bytes of a `documents.incoming` message to an IncomingDocument, or a reason why not.
+
+A rejected message is dead-lettered with its reason's code as `error.type`.
+"""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import ValidationError
+
+from docflow.common.events import IncomingDocument
+from docflow.ingest.documents.batch import validation_details
+from docflow.ingest.settings import IngestSettings
+
+
+class Rejected(Exception):
+    """The message can never be processed: it goes to the dead-letter topic."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_incoming(value: bytes | None, *, settings: IngestSettings) -> IncomingDocument:
+    if not value:
+        raise Rejected("empty_message", "The message has no value.")
+    if len(value) > settings.max_message_bytes:
+        raise Rejected(
+            "message_too_large",
+            f"The message has {len(value)} bytes; the limit is {settings.max_message_bytes}.",
+        )
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Rejected("invalid_utf8", f"The message is not UTF-8 (byte {exc.start}).") from None
+    try:
+        payload = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected("invalid_json", f"The message is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise Rejected("validation_error", "The message must be a JSON object.")
+    try:
+        return IncomingDocument.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(item['loc']) or 'body'}: {item['msg']}" for item in validation_details(exc)
+        )
+        message = f"The message is not an IncomingDocument: {problems}"
+        raise Rejected("validation_error", message) from None
