@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
 from docflow.common.documents import DEFAULT_TENANT, DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id
-from docflow.common.testing import Isolation, produce_raw
+from docflow.common.testing import Isolation, free_port, produce_raw
 
 Mongo = AsyncMongoClient[dict[str, object]]
 
@@ -98,3 +102,92 @@ async def wait_until(
 @pytest.fixture
 def until() -> Callable[..., Awaitable[bool]]:
     return wait_until
+
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+FAKE_SERVER = REPO_ROOT / "tests" / "fakes" / "openai_server.py"
+
+
+class FakeOpenAIServer:
+    """The fake OpenAI-compatible server as a subprocess, with its admin endpoints."""
+
+    def __init__(self, port: int, process: subprocess.Popen[bytes]) -> None:
+        self.port = port
+        self.process = process
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def stats(self) -> dict[str, Any]:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{self.port}/_admin/stats")
+            result: dict[str, Any] = response.json()
+            return result
+
+    async def configure(self, **patch: Any) -> None:
+        async with httpx.AsyncClient() as client:
+            response = await client.post(f"http://127.0.0.1:{self.port}/_admin/config", json=patch)
+            response.raise_for_status()
+
+    def env(self) -> dict[str, str]:
+        """Settings that point the analysis service at this server."""
+        return {
+            "LLM_PROVIDER": "openai",
+            "OPENAI_API_KEY": "test-key",
+            "OPENAI_BASE_URL": self.base_url,
+            "OPENAI_MODEL": "gpt-4o-mini",
+        }
+
+
+def start_fake_openai(*flags: str, log_path: Path) -> FakeOpenAIServer:
+    port = free_port()
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, str(FAKE_SERVER), "--port", str(port), *flags],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"fake server exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_admin/stats", timeout=1).status_code == 200:
+                return FakeOpenAIServer(port, process)
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("fake server not ready")
+
+
+@pytest.fixture
+def fake_openai(tmp_path: Path) -> Iterator[Callable[..., FakeOpenAIServer]]:
+    """Start fake servers with the given flags; all are stopped after the test."""
+    started: list[FakeOpenAIServer] = []
+
+    def start(*flags: str) -> FakeOpenAIServer:
+        server = start_fake_openai(*flags, log_path=tmp_path / f"fake{len(started)}.log")
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+
+
+@pytest.fixture
+def use_fake(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., None]:
+    """Point settings loaded in this test at a fake server (plus any extra settings)."""
+
+    def apply(server: FakeOpenAIServer, **extra: str) -> None:
+        for name, value in {**server.env(), **extra}.items():
+            monkeypatch.setenv(name, value)
+
+    return apply
