@@ -86,6 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         register_incoming(broker, processor)
         await broker.start()
         background.append(asyncio.create_task(_ensure_indexes(repository)))
+        background.append(asyncio.create_task(extractor.warm_up()))
         background.append(
             asyncio.create_task(
                 run_sweeper(settings=settings, repository=repository, publisher=publisher)

@@ -73,6 +73,15 @@ class Limits:
     max_unzipped_bytes: int
 
 
+def import_parsers() -> None:
+    """Runs in a worker at startup: the parsers take a second to import."""
+    import docx
+    import inscriptis
+    import pypdf
+
+    del docx, inscriptis, pypdf
+
+
 def extract(kind: FileKind, data: bytes, limits: Limits) -> Extracted:
     """Extract the text of one file (runs in a worker process)."""
     if kind is FileKind.PDF:
@@ -98,8 +107,7 @@ def _decode_utf8(data: bytes) -> str:
 
 
 def _extract_pdf(data: bytes, limits: Limits) -> Extracted:
-    from pypdf import PdfReader
-    from pypdf import PasswordType
+    from pypdf import PasswordType, PdfReader
 
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
@@ -201,6 +209,15 @@ class Extractor:
         except BrokenProcessPool:
             self._kill_pool()
             raise ExtractorUnavailable() from None
+
+    async def warm_up(self) -> None:
+        """Start a worker and import the parsers now, not on the first user's upload."""
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            try:
+                await loop.run_in_executor(self._executor(), import_parsers)
+            except (BrokenProcessPool, RuntimeError) as exc:  # shutting down meanwhile
+                logger.warning("extractor warm-up failed", extra={"error": type(exc).__name__})
 
     def _kill_pool(self) -> None:
         pool, self._pool = self._pool, None

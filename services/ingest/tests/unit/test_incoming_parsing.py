@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from docflow.ingest.documents.idempotency import fingerprint
+from docflow.ingest.settings import IngestSettings
+from docflow.ingest.upstream.parsing import Rejected, parse_incoming
+
+pytestmark = pytest.mark.unit
+
+SETTINGS = IngestSettings(max_message_bytes=2048)
+
+
+def rejection(value: bytes | None) -> str:
+    with pytest.raises(Rejected) as caught:
+        parse_incoming(value, settings=SETTINGS)
+    return caught.value.code
+
+
+def test_a_valid_message_parses() -> None:
+    document = parse_incoming(
+        orjson.dumps({"content": "hi", "tenant_id": "acme"}), settings=SETTINGS
+    )
+    assert (document.content, document.tenant_id) == ("hi", "acme")
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (None, "empty_message"),
+        (b"", "empty_message"),
+        (b"{not json", "invalid_json"),
+        (b'{"content": "caf\xe9"}', "invalid_utf8"),
+        (b"[1, 2]", "validation_error"),
+        (b'{"title": "no content"}', "validation_error"),
+        (b'{"content": "x", "unknown": 1}', "validation_error"),
+        (b'{"content": "' + b"x" * 3000 + b'"}', "message_too_large"),
+    ],
+)
+def test_unprocessable_messages_are_rejected_with_a_code(value: bytes | None, code: str) -> None:
+    assert rejection(value) == code
+
+
+def test_fingerprint_ignores_key_order_but_not_values() -> None:
+    assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
+    assert fingerprint({"a": 1}) != fingerprint({"a": 2})
