@@ -16,6 +16,7 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None
     "message",
     "asctime",
     "taskName",
+    "color_message",  # uvicorn's ANSI-coloured duplicate of the message
 }
 
 
