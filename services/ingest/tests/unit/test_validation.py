@@ -36,7 +36,9 @@ def test_defaults_and_hash_of_the_sanitized_content() -> None:
 
 
 def test_same_text_with_different_markup_hashes_the_same() -> None:
-    assert prepare(content="<i>Hi</i> there").content_hash == prepare(content="Hi there").content_hash
+    assert (
+        prepare(content="<i>Hi</i> there").content_hash == prepare(content="Hi there").content_hash
+    )
 
 
 def test_html_content_is_converted_to_text_with_line_breaks() -> None:

@@ -1,0 +1,97 @@
+"""The ingest app on the real Kafka, FerretDB and Redis, in this test's private slice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import ConsumerRecord
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from docflow.common.events import Topic
+from docflow.common.testing import Isolation, collect_messages
+from docflow.ingest.main import create_app
+from docflow.ingest.settings import IngestSettings
+
+Events = Callable[..., Awaitable[list[ConsumerRecord[bytes, bytes]]]]
+Collection = Any  # an AsyncCollection of this test's database
+
+
+@pytest.fixture
+def settings(isolation: Isolation) -> IngestSettings:
+    # Small limits keep the oversized cases cheap; short intervals keep the outbox test quick.
+    return IngestSettings(
+        max_content_chars=5_000,
+        max_json_body_bytes=64 * 1024,
+        max_upload_bytes=64 * 1024,
+        outbox_sweep_interval_s=0.5,
+        outbox_grace_s=1.0,
+        incoming_batch_timeout_ms=100,
+    )
+
+
+@pytest.fixture
+async def app(settings: IngestSettings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+def documents(test_db: Any) -> Collection:
+    return test_db["documents"]
+
+
+@pytest.fixture
+def ingested_events(isolation: Isolation) -> Events:
+    async def read(count: int = 1, timeout_s: float = 20.0) -> list[ConsumerRecord[bytes, bytes]]:
+        return await collect_messages(
+            isolation.topic(Topic.INGESTED), count=count, timeout_s=timeout_s
+        )
+
+    return read
+
+
+@pytest.fixture
+def assert_nothing_stored(documents: Collection, ingested_events: Events) -> Any:
+    """Checks that a refused input left no document and no DocumentIngested event."""
+
+    async def check() -> None:
+        assert await documents.count_documents({}) == 0
+        # Long enough for an event published by the refused request to show up.
+        assert await ingested_events(count=1, timeout_s=2.0) == []
+
+    return check
+
+
+def error_code(response: httpx.Response) -> str:
+    body = response.json()
+    assert body["success"] is False
+    assert body["data"] is None
+    return str(body["error"]["code"])
+
+
+def event_payload(record: ConsumerRecord[bytes, bytes]) -> dict[str, Any]:
+    payload: dict[str, Any] = orjson.loads(record.value)
+    return payload
+
+
+@pytest.fixture
+def code_of() -> Callable[[httpx.Response], str]:
+    return error_code
+
+
+@pytest.fixture
+def payload_of() -> Callable[[ConsumerRecord[bytes, bytes]], dict[str, Any]]:
+    return event_payload
