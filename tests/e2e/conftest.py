@@ -1,0 +1,109 @@
+"""The three services as real processes, as `make run` starts them, on a private slice of the
+real Kafka, FerretDB and Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from docflow.common.testing import Isolation, ServiceProcess, free_port, new_isolation
+
+FAKE_OPENAI = Path(__file__).resolve().parents[1] / "fakes" / "openai_server.py"
+
+
+@dataclass
+class Stack:
+    isolation: Isolation
+    ingest: ServiceProcess
+    analysis: ServiceProcess
+    query: ServiceProcess
+
+
+def _start_stack(tmp: Path, env: dict[str, str]) -> Stack:
+    isolation = new_isolation()
+    common_env = {
+        **isolation.env(),
+        "LOG_LEVEL": "INFO",
+        "ANALYSIS_BATCH_TIMEOUT_MS": "100",
+        **env,
+    }
+    processes = {
+        name: ServiceProcess(name, env=common_env, port=free_port(), log_path=tmp / f"{name}.log")
+        for name in ("ingest", "analysis", "query")
+    }
+    started: list[ServiceProcess] = []
+    try:
+        for process in processes.values():
+            started.append(process.start(ready_timeout_s=90))
+    except Exception:
+        for process in started:
+            process.stop()
+        raise
+    return Stack(isolation, processes["ingest"], processes["analysis"], processes["query"])
+
+
+def _stop_stack(stack: Stack) -> None:
+    for process in (stack.ingest, stack.analysis, stack.query):
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """ingest, analysis (LLM_PROVIDER=local) and query."""
+    stack = _start_stack(tmp_path_factory.mktemp("local"), {"LLM_PROVIDER": "local"})
+    yield stack
+    _stop_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def fake_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The fake OpenAI-compatible server of the contract, as its own process."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("fake") / "fake.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, str(FAKE_OPENAI), "--port", str(port), "--latency-ms", "20"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    import urllib.request
+
+    while True:
+        try:
+            request = urllib.request.Request(
+                f"{url}/v1/models", headers={"Authorization": "Bearer test"}
+            )
+            with urllib.request.urlopen(request, timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("fake OpenAI server did not start") from None
+            time.sleep(0.2)
+    yield f"{url}/v1"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def openai_stack(tmp_path_factory: pytest.TempPathFactory, fake_openai: str) -> Iterator[Stack]:
+    """The same stack with analysis calling an OpenAI-compatible API (the fake server)."""
+    stack = _start_stack(
+        tmp_path_factory.mktemp("openai"),
+        {
+            "LLM_PROVIDER": "openai",
+            "OPENAI_BASE_URL": fake_openai,
+            "OPENAI_API_KEY": "test-key-for-the-fake-server",
+        },
+    )
+    yield stack
+    _stop_stack(stack)
