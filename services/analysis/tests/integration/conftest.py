@@ -21,7 +21,7 @@ from docflow.common.documents import DEFAULT_TENANT, DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id
 from docflow.common.testing import Isolation, free_port, produce_raw
 
-Mongo = AsyncMongoClient[dict[str, object]]
+Mongo = AsyncMongoClient[dict[str, Any]]
 
 
 def stored_document(content: str, *, tenant_id: str = DEFAULT_TENANT) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from docflow.common.testing import Isolation, collect_messages, produce_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-Mongo = AsyncMongoClient[dict[str, object]]
+Mongo = AsyncMongoClient[dict[str, Any]]
 TEXTS = [
     "Acme Corp reported record revenue and strong growth this quarter.",
     "The hospital opened a new clinic for patients with heart disease.",

@@ -115,9 +115,12 @@ class RateLimiter:
         """Record a `rate_limit_exceeded` 429; returns the pause every caller now observes."""
         base = retry_after_s if retry_after_s is not None else 1.0
         pause = base * (1 + random.uniform(0.05, 0.25))  # jitter: callers must not return in step
-        self.blocked_until = max(self.blocked_until, time.monotonic() + pause)
+        now = time.monotonic()
+        if now >= self.blocked_until:
+            # Concurrent requests rejected in the same window count as one signal, not many.
+            self.pace = max(MIN_PACE, self.pace * 0.8)
+        self.blocked_until = max(self.blocked_until, now + pause)
         self.requests.level = min(self.requests.level, 0.0)
-        self.pace = max(MIN_PACE, self.pace * 0.8)
         return pause
 
 

@@ -1,0 +1,70 @@
+"""kill -9 of a real analysis process mid-batch: nothing is lost, nothing is stored twice."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from docflow.common.documents import ANALYSES, DOCUMENTS
+from docflow.common.testing import Isolation, ServiceProcess, free_port
+
+from .conftest import FakeOpenAIServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+Mongo = AsyncMongoClient[dict[str, Any]]
+DOCUMENT_COUNT = 48
+
+
+async def test_killed_process_loses_nothing_and_duplicates_nothing_after_restart(
+    fake_openai: Callable[..., FakeOpenAIServer],
+    use_fake: Callable[..., None],
+    consumer_group: str,
+    isolation: Isolation,
+    mongo_client: Mongo,
+    test_db: object,
+    insert_documents: Callable[..., Awaitable[list[dict[str, Any]]]],
+    publish_ingested: Callable[..., Awaitable[None]],
+    until: Callable[..., Awaitable[bool]],
+    tmp_path: Path,
+) -> None:
+    # Slow answers and small requests, so the kill lands in the middle of a batch.
+    server = fake_openai("--latency-ms", "400")
+    use_fake(server, MAX_DOCUMENTS_PER_REQUEST="2", MAX_CONCURRENT_REQUESTS="2")
+    texts = [f"Acme opened office number {i} with strong growth." for i in range(DOCUMENT_COUNT)]
+    documents = await insert_documents(texts)
+    collection = mongo_client[isolation.database][DOCUMENTS]
+
+    async def analyzed() -> int:
+        return await collection.count_documents({"status": "analyzed"})
+
+    first = ServiceProcess("analysis", env={}, port=free_port(), log_path=tmp_path / "a1.log")
+    first.start()
+    try:
+        await publish_ingested(documents)
+
+        async def some_done() -> bool:
+            return await analyzed() >= 4
+
+        assert await until(some_done, timeout_s=60), first.tail()
+    finally:
+        first.kill()
+    assert await analyzed() < DOCUMENT_COUNT, "the kill came too late to test anything"
+
+    second = ServiceProcess("analysis", env={}, port=free_port(), log_path=tmp_path / "a2.log")
+    with second:
+
+        async def all_done() -> bool:
+            return await analyzed() == DOCUMENT_COUNT
+
+        assert await until(all_done, timeout_s=120), second.tail()
+
+    analyses = mongo_client[isolation.database][ANALYSES]
+    assert await analyses.count_documents({}) == DOCUMENT_COUNT
+    ids = {d["_id"] for d in documents}
+    assert {a["document_id"] async for a in analyses.find({})} == ids
+    assert await collection.count_documents({"status": {"$ne": "analyzed"}}) == 0

@@ -1,0 +1,110 @@
+"""Token estimates, the truncation rule and packing documents into requests."""
+
+from __future__ import annotations
+
+import pytest
+
+from docflow.analysis.batching import (
+    Packer,
+    TokenEstimator,
+    chars_estimate,
+    clean_text,
+    prepare_document,
+    truncate,
+)
+from docflow.analysis.providers.base import DocumentInput
+
+pytestmark = pytest.mark.unit
+
+
+def _packer(**overrides: int) -> Packer:
+    values = {
+        "max_tokens_per_request": 4000,
+        "max_documents_per_request": 5,
+        "completion_tokens_per_document": 100,
+        **overrides,
+    }
+    return Packer(estimator=TokenEstimator(chars_estimate), **values)
+
+
+def _docs(count: int, *, chars: int = 200) -> list[DocumentInput]:
+    return [DocumentInput(f"d{i}", "t", "x" * chars) for i in range(count)]
+
+
+def test_chars_estimate_rounds_up() -> None:
+    assert chars_estimate("") == 1
+    assert chars_estimate("abcde") == 3
+
+
+def test_estimator_learns_from_usage_but_never_estimates_lower() -> None:
+    estimator = TokenEstimator(chars_estimate)
+    estimator.reconcile(estimated=100, actual=200)
+    assert estimator.correction > 1.0
+    high = estimator.correction
+    estimator.reconcile(estimated=100, actual=10)
+    assert 1.0 <= estimator.correction < high
+
+
+def test_short_text_is_not_truncated() -> None:
+    text, truncated = truncate("short text", max_tokens=100, estimator=TokenEstimator())
+    assert (text, truncated) == ("short text", False)
+
+
+def test_long_text_keeps_head_and_tail_with_a_marker() -> None:
+    text = "H" * 3000 + "M" * 6000 + "T" * 3000
+    estimator = TokenEstimator(chars_estimate)
+
+    result, truncated = truncate(text, max_tokens=600, estimator=estimator)
+
+    assert truncated
+    assert result.startswith("HHHH")
+    assert result.endswith("TTTT")
+    assert "characters omitted" in result
+    assert estimator.text(result) <= 600
+
+
+def test_control_characters_are_removed_but_newlines_kept() -> None:
+    assert clean_text("a\x00b\x1bc\nd\te\x7f") == "abc\nd\te"
+
+
+def test_prepared_document_carries_title_and_truncation_flag() -> None:
+    document = prepare_document(
+        document_id="d",
+        tenant_id="t",
+        title="Title",
+        content="body " * 5000,
+        max_tokens=200,
+        estimator=TokenEstimator(chars_estimate),
+    )
+    assert document.text.startswith("Title\n\nbody")
+    assert document.truncated
+
+
+def test_packing_respects_the_document_limit() -> None:
+    plans = _packer().pack(_docs(12))
+    assert [len(p.documents) for p in plans] == [5, 5, 2]
+
+
+def test_packing_respects_the_token_budget() -> None:
+    packer = _packer(max_tokens_per_request=1500)
+    plans = packer.pack(_docs(10, chars=1600))  # ~400 tokens + 100 completion each
+
+    assert all(p.total_tokens <= 1500 for p in plans)
+    assert sum(len(p.documents) for p in plans) == 10
+    assert all(len(p.documents) >= 1 for p in plans)
+
+
+def test_a_document_over_budget_still_goes_out_alone() -> None:
+    plans = _packer(max_tokens_per_request=600).pack(_docs(2, chars=8000))
+    assert [len(p.documents) for p in plans] == [1, 1]
+
+
+def test_retries_are_packed_one_per_request() -> None:
+    plans = _packer().pack(_docs(3), alone=True)
+    assert [len(p.documents) for p in plans] == [1, 1, 1]
+
+
+def test_plan_reserves_completion_per_document() -> None:
+    (plan,) = _packer().pack(_docs(3))
+    assert plan.completion_tokens == 3 * 100 + 20
+    assert plan.prompt_tokens > 3 * 50
