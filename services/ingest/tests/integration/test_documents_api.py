@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
 import httpx
 import pytest
 
+from docflow.common.events import Topic
 from docflow.ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
@@ -199,8 +201,6 @@ async def test_an_idempotency_key_replays_the_first_response(
 async def test_concurrent_requests_with_one_key_insert_once(
     client: httpx.AsyncClient, documents: Any
 ) -> None:
-    import asyncio
-
     headers = {"Idempotency-Key": "burst"}
     responses = await asyncio.gather(
         *(
@@ -271,10 +271,7 @@ async def test_asyncapi_describes_all_four_topics(
     document = (await client.get("/asyncapi.json")).json()
     assert document["asyncapi"].startswith("3.")
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses == {
-        settings.topic(topic)
-        for topic in __import__("docflow.common.events", fromlist=["Topic"]).Topic
-    }
+    assert addresses == {settings.topic(topic) for topic in Topic}
     page = await client.get("/asyncapi", follow_redirects=True)
     assert page.status_code == 200
     assert "AsyncApiStandalone" in page.text

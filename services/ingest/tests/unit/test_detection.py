@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from docflow.common.errors import DocflowError
@@ -47,7 +49,7 @@ def test_extension_contradicting_the_mime_is_a_mismatch() -> None:
     assert caught.value.code == "type_mismatch"
 
 
-def test_detection_from_magic_bytes(files: type) -> None:
+def test_detection_from_magic_bytes(files: Any) -> None:
     assert detect(files.pdf(["x"])).family == "pdf"
     assert detect(files.docx(["x"])).family == "docx"
     assert detect("héllo wörld".encode()).family == "text"

@@ -1,0 +1,123 @@
+"""A document store outage: REST answers 503, Kafka messages wait (never dead-lettered).
+
+The test runs its own FerretDB on a free port (the shared one is never stopped), started only
+after the service has met the outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from pydantic import SecretStr
+from pymongo import AsyncMongoClient
+
+from docflow.common.events import Topic
+from docflow.common.testing import Isolation, collect_messages, free_port, produce_raw
+from docflow.ingest.main import create_app
+from docflow.ingest.settings import IngestSettings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[4]
+FERRETDB = REPO / ".cache" / "bin" / "ferretdb"
+
+
+def settings_for(port: int) -> IngestSettings:
+    return IngestSettings(
+        mongodb_uri=SecretStr(f"mongodb://127.0.0.1:{port}"),
+        mongodb_timeout_ms=300,
+        incoming_retry_base_s=0.2,
+        incoming_retry_max_s=1.0,
+        incoming_batch_timeout_ms=100,
+    )
+
+
+@asynccontextmanager
+async def running(settings: IngestSettings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        yield app
+
+
+@contextmanager
+def own_ferretdb(port: int, data_dir: Path) -> Iterator[None]:
+    if not FERRETDB.exists():
+        pytest.skip("FerretDB is not installed (deploy/local/install.sh)")
+    (data_dir / "sqlite").mkdir(parents=True)
+    (data_dir / "state").mkdir()
+    process = subprocess.Popen(
+        [
+            str(FERRETDB),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{data_dir / 'sqlite'}/",
+            f"--state-dir={data_dir / 'state'}",
+            f"--listen-addr=127.0.0.1:{port}",
+            "--debug-addr=-",
+            "--telemetry=disable",
+            "--log-level=error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def test_posting_while_the_store_is_down_is_a_503(isolation: Isolation, code_of: Any) -> None:
+    async with running(settings_for(free_port())) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post("/v1/documents", json={"content": "Nowhere to go."})
+            assert response.status_code == 503
+            assert code_of(response) == "storage_unavailable"
+            readiness = await client.get("/health/detailed")
+            assert readiness.status_code == 503
+    assert await collect_messages(isolation.topic(Topic.INGESTED), count=1, timeout_s=2) == []
+
+
+async def test_kafka_messages_wait_out_a_store_outage_instead_of_dead_lettering(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    port = free_port()
+    messages = [orjson.dumps({"content": f"Patient document {i}."}) for i in range(3)]
+    async with running(settings_for(port)):
+        await produce_raw(isolation.topic(Topic.INCOMING), messages)
+        # The consumer meets the outage and retries with backoff meanwhile.
+        await asyncio.sleep(4)
+        assert await collect_messages(isolation.topic(Topic.DLQ), count=1, timeout_s=1) == []
+        assert await collect_messages(isolation.topic(Topic.INGESTED), count=1, timeout_s=1) == []
+
+        with own_ferretdb(port, tmp_path / "ferretdb"):
+            events = await collect_messages(isolation.topic(Topic.INGESTED), count=3, timeout_s=60)
+            assert len(events) == 3
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+                f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=5000
+            )
+            try:
+                stored = client[isolation.database]["documents"]
+                started = time.monotonic()
+                while await stored.count_documents({"published": True}) < 3:
+                    assert time.monotonic() - started < 20
+                    await asyncio.sleep(0.25)
+            finally:
+                await client.close()
+    assert await collect_messages(isolation.topic(Topic.DLQ), count=1, timeout_s=1) == []
