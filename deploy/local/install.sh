@@ -7,6 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${DOCFLOW_CACHE:-$ROOT/.cache}"
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 LOG4J_VERSION="${LOG4J_VERSION:-2.26.0}"
+SLF4J_VERSION="${SLF4J_VERSION:-2.0.17}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
 mkdir -p "$CACHE/bin"
 
@@ -30,6 +31,8 @@ install_uv() {
   if ! command -v uv >/dev/null; then
     log "pip install uv"
     python3 -m pip install -q --disable-pip-version-check uv
+    # pyenv only shows new console scripts after a rehash (`python3 -m uv` works regardless).
+    if command -v pyenv >/dev/null; then pyenv rehash || true; fi
   fi
 }
 
@@ -53,21 +56,29 @@ install_ferretdb() {
   printf 'docflow-local\n' >"$build/build/version/package.txt"
   (cd "$build" && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "$CACHE/bin/ferretdb.new" ./cmd/ferretdb)
   mv -f "$CACHE/bin/ferretdb.new" "$CACHE/bin/ferretdb"
-  rm -rf "$build"
+  rm -rf "$build"; rmdir "$CACHE/build" 2>/dev/null || true
   ferretdb_works || { log "FerretDB build does not start: $("$CACHE/bin/ferretdb" --version 2>&1 | head -3)"; return 1; }
 }
 
 install_kafka() {
-  local libs="$CACHE/kafka-$KAFKA_VERSION/libs"
-  if [[ ! -f "$libs/.complete" ]]; then
-    log "fetching Kafka $KAFKA_VERSION jars from Maven Central"
-    mkdir -p "$libs"
-    local pom="$CACHE/kafka-$KAFKA_VERSION/pom.xml"
-    sed -e "s/@KAFKA_VERSION@/$KAFKA_VERSION/" -e "s/@LOG4J_VERSION@/$LOG4J_VERSION/" \
-      "$ROOT/deploy/local/kafka-pom.xml" >"$pom"
-    mvn -q -f "$pom" dependency:copy-dependencies -DoutputDirectory="$libs" -DincludeScope=runtime
-    touch "$libs/.complete"
+  local dir="$CACHE/kafka-$KAFKA_VERSION"
+  local libs="$dir/libs"
+  local pom_text stamp
+  pom_text="$(sed -e "s/@KAFKA_VERSION@/$KAFKA_VERSION/" -e "s/@LOG4J_VERSION@/$LOG4J_VERSION/" \
+    -e "s/@SLF4J_VERSION@/$SLF4J_VERSION/" "$ROOT/deploy/local/kafka-pom.xml")"
+  stamp="$(printf '%s' "$pom_text" | sha256sum | cut -d' ' -f1)"
+  # The marker holds the hash of the pom the jars came from: a changed pom re-fetches.
+  if [[ -f "$libs/.complete" && "$(cat "$libs/.complete")" == "$stamp" ]]; then
+    return 0
   fi
+  log "fetching Kafka $KAFKA_VERSION jars from Maven Central"
+  mkdir -p "$dir"
+  printf '%s\n' "$pom_text" >"$dir/pom.xml"
+  rm -rf "$libs.tmp"
+  mvn -B -q -f "$dir/pom.xml" dependency:copy-dependencies -DoutputDirectory="$libs.tmp" -DincludeScope=runtime
+  printf '%s\n' "$stamp" >"$libs.tmp/.complete"
+  rm -rf "$libs" "$dir"/*.jsa # class-data sharing archives of the old jars (deploy/local/kafka.sh)
+  mv "$libs.tmp" "$libs"
 }
 
 install_debian_packages

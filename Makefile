@@ -1,0 +1,104 @@
+# docflow: `make` (or `make help`) lists the targets.
+# Every setting comes from the environment or `.env`; the environment wins.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# uv is installed by deploy/local/install.sh (pip) when missing; `python3 -m uv` works right away.
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+VENV_PY := $(or $(UV_PROJECT_ENVIRONMENT),.venv)/bin/python
+INFRA := deploy/local/infra.sh
+PROCFILE := deploy/local/Procfile
+
+# Exports the .env entries the environment does not already set (same parser as the services).
+LOAD_DOTENV = if [ -f .env ]; then eval "$$($(VENV_PY) -c 'import os, shlex; from dotenv import dotenv_values; print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in dotenv_values(".env").items() if v is not None and k not in os.environ))')"; fi
+
+# honcho SIGKILLs whatever has not stopped 5 s after the first process exits; Kafka's controlled
+# shutdown on a busy 2-core machine and the services' graceful drain need longer.
+HONCHO = $(VENV_PY) -c 'import sys, honcho.manager as m; m.KILL_WAIT = int(sys.argv.pop(1)); from honcho.command import main; sys.argv[0] = "honcho"; main()' "$${HONCHO_KILL_WAIT:-20}"
+
+LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; [ $$rc -eq 0 ]
+TYPECHECK = $(RUN) mypy libs/common/src services/*/src tests
+
+.PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit \
+	bench-ingest bench-analysis bench-query load fake-openai clean
+
+help: ## List the targets
+	@echo "docflow make targets:"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: ## Install what is missing (redis, wrk, uv, FerretDB, Kafka jars; idempotent) and sync the venv
+	@bash deploy/local/install.sh
+	@$(UV) sync --frozen
+
+# An infrastructure port that already answers (say `make infra-up` ran before) is reused: its
+# process is left out instead of failing on "address already in use".
+run: install ## Install, then run Kafka, FerretDB, Redis and the three services in the foreground (Ctrl-C stops all)
+	@$(LOAD_DOTENV); export LLM_PROVIDER="$${LLM_PROVIDER:-local}"; procs=""; \
+	for pp in kafka:$${KAFKA_PORT:-9092} mongo:$${FERRETDB_PORT:-27017} redis:$${REDIS_PORT:-6379}; do \
+		if (: </dev/tcp/127.0.0.1/$${pp#*:}) 2>/dev/null; then \
+			echo "make run: 127.0.0.1:$${pp#*:} already answers; reusing it, not starting $${pp%%:*}"; \
+		else procs="$$procs $${pp%%:*}"; fi; \
+	done; \
+	exec $(HONCHO) start -e /dev/null -f $(PROCFILE) $$procs ingest analysis query
+
+infra-up: install ## Start Kafka, FerretDB and Redis in the background and create the topics (reuses what runs)
+	@$(LOAD_DOTENV); bash $(INFRA) up
+
+infra-down: ## Stop the background infrastructure that infra-up started
+	@bash $(INFRA) down
+
+infra-status: ## Show the background infrastructure's state (exit 0 when ready)
+	@$(LOAD_DOTENV); bash $(INFRA) status
+
+lint: ## ruff check and ruff format --check
+	@$(LINT)
+
+fmt: ## Fix what ruff can and format the code
+	@$(RUN) ruff check --fix . || true
+	@$(RUN) ruff format .
+
+typecheck: ## mypy (strict) over the libraries, services and tests
+	@$(TYPECHECK)
+
+# Every step runs even after an earlier one failed (one run shows every problem); the
+# infrastructure is stopped at the end whatever happened, unless it was already running before
+# (someone else's) or KEEP_INFRA=1. Any failure, pytest's 5 "no tests collected" included, fails.
+test: install ## Install, start the infra, lint, typecheck, run the whole suite with the coverage gate, stop the infra
+	@rc=0; was_up=0; $(LOAD_DOTENV); \
+	if bash $(INFRA) status >/dev/null 2>&1; then was_up=1; fi; \
+	bash $(INFRA) up || rc=1; \
+	( $(LINT) ) || { echo "make test: lint failed" >&2; rc=1; }; \
+	( $(TYPECHECK) ) || { echo "make test: typecheck failed" >&2; rc=1; }; \
+	if bash $(INFRA) status >/dev/null 2>&1; then \
+		prc=0; $(RUN) pytest --cov --cov-report=term || prc=$$?; \
+		if [ $$prc -ne 0 ]; then echo "make test: pytest exited $$prc" >&2; rc=1; fi; \
+	else echo "make test: infrastructure not ready, pytest not run" >&2; rc=1; fi; \
+	if [ $$was_up -eq 0 ] && [ -z "$${KEEP_INFRA:-}" ]; then bash $(INFRA) down || true; fi; \
+	if [ $$rc -ne 0 ]; then echo "make test: FAILED" >&2; else echo "make test: OK"; fi; \
+	exit $$rc
+
+test-unit: ## Unit tests only (pytest -m unit), nothing needs to run
+	@$(RUN) pytest -m unit
+
+bench-ingest: infra-up ## Ingest benchmark (tests/perf/bench_ingest.py)
+	@$(RUN) python tests/perf/bench_ingest.py
+
+bench-analysis: infra-up ## Analysis benchmark (tests/perf/bench_analysis.py)
+	@$(RUN) python tests/perf/bench_analysis.py
+
+bench-query: infra-up ## Query benchmark (tests/perf/bench_query.py)
+	@$(RUN) python tests/perf/bench_query.py
+
+load: ## Locust, headless, 50 users for 30 s against a running stack (make run) on :8002
+	@$(RUN) locust -f tests/perf/locustfile.py --headless -u 50 -r 10 -t 30s --host http://127.0.0.1:8002
+
+fake-openai: ## The fake OpenAI-compatible server on :8099 (tests/fakes/openai_server.py)
+	@$(RUN) python tests/fakes/openai_server.py --port 8099
+
+clean: ## Stop the background infrastructure, then remove .cache/data and .cache/logs
+	@bash $(INFRA) down
+	@rm -rf .cache/data .cache/logs
