@@ -31,7 +31,7 @@ def _start_stack(tmp: Path, env: dict[str, str]) -> Stack:
     common_env = {
         **isolation.env(),
         "LOG_LEVEL": "INFO",
-        "ANALYSIS_BATCH_TIMEOUT_MS": "100",
+        "CONSUMER_BATCH_TIMEOUT_MS": "100",
         **env,
     }
     processes = {
