@@ -108,3 +108,17 @@ def test_plan_reserves_completion_per_document() -> None:
     (plan,) = _packer().pack(_docs(3))
     assert plan.completion_tokens == 3 * 100 + 20
     assert plan.prompt_tokens > 3 * 50
+
+
+def test_completion_reserve_follows_observed_result_length_within_bounds() -> None:
+    estimator = TokenEstimator(chars_estimate)
+    assert estimator.completion_reserve(ceiling=300) == 300  # nothing observed yet
+
+    estimator.observe_completion(tokens=700, documents=10, truncated=False)
+    assert estimator.completion_reserve(ceiling=300) == 105  # 1.5 x 70
+
+    estimator.observe_completion(tokens=10, documents=10, truncated=False)
+    assert estimator.completion_reserve(ceiling=300) >= 64
+
+    estimator.observe_completion(tokens=1000, documents=5, truncated=True)
+    assert estimator.completion_reserve(ceiling=300) == 300  # cut off: reserve more

@@ -31,6 +31,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 DOCUMENT_OVERHEAD_TOKENS = 12
 # The chat format's own tokens per message.
 MESSAGE_OVERHEAD_TOKENS = 4
+# The least completion reserved per document even when results have been short so far.
+MIN_COMPLETION_PER_DOCUMENT = 64
 TRUNCATION_MARKER = "\n[... {omitted} characters omitted ...]\n"
 
 
@@ -58,6 +60,8 @@ class TokenEstimator:
         self._count = count or _load_tiktoken() or chars_estimate
         # Observed/estimated prompt tokens; only ever raises estimates (never below 1.0).
         self.correction = 1.0
+        # Completion tokens a document's result actually takes (moving average), once known.
+        self.completion_per_document: float | None = None
 
     def text(self, text: str) -> int:
         return math.ceil(self._count(text) * self.correction)
@@ -68,6 +72,28 @@ class TokenEstimator:
         ratio = actual / estimated * self.correction
         # A slow moving average: one odd answer must not swing the budget.
         self.correction = max(1.0, 0.8 * self.correction + 0.2 * ratio)
+
+    def observe_completion(self, *, tokens: int, documents: int, truncated: bool) -> None:
+        """Learn how long results are; an answer cut off by the limit doubles the estimate."""
+        if documents <= 0:
+            return
+        observed = tokens / documents * (2.0 if truncated else 1.0)
+        previous = self.completion_per_document
+        self.completion_per_document = (
+            observed if previous is None or truncated else 0.8 * previous + 0.2 * observed
+        )
+
+    def completion_reserve(self, *, ceiling: int) -> int:
+        """Tokens to reserve per document: 1.5x what results take, never above `ceiling`.
+
+        The reservation counts against TPM (the provider charges max_completion_tokens up
+        front), so reserving the ceiling for 70-token answers would waste most of the limit.
+        """
+        if self.completion_per_document is None:
+            return ceiling
+        return max(
+            MIN_COMPLETION_PER_DOCUMENT, min(ceiling, math.ceil(self.completion_per_document * 1.5))
+        )
 
 
 def clean_text(text: str) -> str:
@@ -129,7 +155,10 @@ class Packer:
         return self.estimator.text(escape_document(document.text)) + DOCUMENT_OVERHEAD_TOKENS
 
     def completion_tokens(self, documents: int) -> int:
-        return documents * self.completion_tokens_per_document + 20
+        per_document = self.estimator.completion_reserve(
+            ceiling=self.completion_tokens_per_document
+        )
+        return documents * per_document + 20
 
     def pack(self, documents: list[DocumentInput], *, alone: bool = False) -> list[RequestPlan]:
         """First-fit in arrival order; `alone` sends each document in its own request

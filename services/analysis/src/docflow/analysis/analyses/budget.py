@@ -35,7 +35,7 @@ class TenantBudget:
         return used is not None and int(used) >= self.daily_tokens
 
     async def add(self, tenant_id: str, tokens: int) -> None:
-        if tokens <= 0:
+        if tokens <= 0 or not self.enabled:
             return
         key = self.key(tenant_id)
         async with self._redis.pipeline(transaction=False) as pipe:

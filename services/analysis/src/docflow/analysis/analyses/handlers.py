@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,7 @@ def register_subscriber(
         records = message.raw_message
         records = records if isinstance(records, tuple) else (records,)
         in_flight.idle.clear()
+        started = time.perf_counter()
         try:
             await process_batch(context, records)
         except HoldBatch as exc:
@@ -95,3 +97,10 @@ def register_subscriber(
         finally:
             in_flight.idle.set()
         KAFKA_MESSAGES.labels(settings.service_name, topic, "processed").inc(len(records))
+        logger.info(
+            "batch handled",
+            extra={
+                "records": len(records),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            },
+        )

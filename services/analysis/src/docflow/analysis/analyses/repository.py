@@ -1,8 +1,9 @@
 """Every MongoDB query of the analysis service (collections `documents` and `analyses`).
 
 Writes are idempotent: analyses are keyed `{document_id}:{prompt_version}` and inserted only
-once ($setOnInsert), documents change status only if they are not analyzed yet, so a
-redelivered message changes nothing.
+once (a duplicate key is ignored), documents change status only if they are not analyzed yet,
+so a redelivered message changes nothing. Queries are batched per Kafka batch ($in, bulk
+writes): FerretDB scans a collection per query, so round trips, not rows, cost the time.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from docflow.common.clients import MongoDocument
 from docflow.common.documents import ANALYSES, DOCUMENTS, DocumentStatus
 
 Database = AsyncDatabase[MongoDocument]
+DUPLICATE_KEY = 11000
 
 _DOCUMENT_FIELDS = {
     "_id": 1,
@@ -47,52 +50,77 @@ async def load_documents(db: Database, ids: list[str]) -> dict[str, MongoDocumen
     return {doc["_id"]: doc async for doc in cursor}
 
 
-async def stored_analyses(
-    db: Database, document_ids: list[str], prompt_version: str
-) -> dict[str, MongoDocument]:
+async def related_analyses(
+    db: Database,
+    *,
+    document_ids: list[str],
+    content_hashes: list[str],
+    model: str,
+    prompt_version: str,
+) -> tuple[dict[str, MongoDocument], dict[str, MongoDocument]]:
+    """In one query: the analyses of these documents with this prompt version (by document
+    id), and one reusable analysis per content hash made by this model and prompt version."""
     keys = [analysis_id(i, prompt_version) for i in document_ids]
-    cursor = db[ANALYSES].find({"_id": {"$in": keys}})
-    return {record["document_id"]: record async for record in cursor}
-
-
-async def reusable_analyses(
-    db: Database, *, content_hashes: list[str], model: str, prompt_version: str
-) -> dict[str, MongoDocument]:
-    """One stored analysis per content hash made by this model and prompt version."""
-    if not content_hashes:
-        return {}
-    cursor = db[ANALYSES].find(
-        {
-            "content_hash": {"$in": content_hashes},
-            "model": model,
-            "prompt_version": prompt_version,
-        }
-    )
-    found: dict[str, MongoDocument] = {}
-    async for record in cursor:
-        found.setdefault(record["content_hash"], record)
-    return found
-
-
-async def insert_analysis(db: Database, record: MongoDocument) -> None:
-    """Upsert keyed by id; an existing record wins (a redelivery must not overwrite it)."""
-    await db[ANALYSES].update_one({"_id": record["_id"]}, {"$setOnInsert": record}, upsert=True)
-
-
-async def mark_analyzed(
-    db: Database, *, document_id: str, analysis: dict[str, Any], now: datetime
-) -> None:
-    await db[DOCUMENTS].update_one(
-        {"_id": document_id, "status": {"$ne": DocumentStatus.ANALYZED.value}},
-        {
-            "$set": {
-                "status": DocumentStatus.ANALYZED.value,
-                "analysis": analysis,
-                "error": None,
-                "updated_at": now,
+    clauses: list[dict[str, Any]] = [{"_id": {"$in": keys}}]
+    if content_hashes:
+        clauses.append(
+            {
+                "content_hash": {"$in": content_hashes},
+                "model": model,
+                "prompt_version": prompt_version,
             }
-        },
-    )
+        )
+    own: dict[str, MongoDocument] = {}
+    by_content: dict[str, MongoDocument] = {}
+    wanted = set(keys)
+    async for record in db[ANALYSES].find({"$or": clauses}):
+        if record["_id"] in wanted:
+            own[record["document_id"]] = record
+        if record.get("model") == model and record.get("prompt_version") == prompt_version:
+            by_content.setdefault(record.get("content_hash") or "", record)
+    return own, by_content
+
+
+async def insert_analyses(db: Database, records: list[MongoDocument]) -> None:
+    """Insert keyed by id; an existing record wins (a redelivery must not overwrite it).
+
+    Plain unordered inserts whose duplicate-key errors are ignored: on FerretDB they are ~100x
+    faster than upserts, and the outcome is the same as `$setOnInsert`.
+    """
+    if not records:
+        return
+    try:
+        await db[ANALYSES].insert_many(records, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+
+
+async def mark_many_analyzed(
+    db: Database, *, analyses: dict[str, dict[str, Any]], now: datetime
+) -> None:
+    """Put analyses on their documents in one round trip.
+
+    The caller passes only documents it read as not analyzed: filtering by `_id` alone is
+    ~2x faster on FerretDB than adding the status.
+    """
+    if analyses:
+        operations = [
+            UpdateOne(
+                {"_id": document_id},
+                {
+                    "$set": {
+                        "status": DocumentStatus.ANALYZED.value,
+                        "analysis": analysis,
+                        "error": None,
+                        "updated_at": now,
+                    }
+                },
+            )
+            for document_id, analysis in analyses.items()
+        ]
+        await db[DOCUMENTS].bulk_write(operations, ordered=False)
 
 
 async def mark_unanalyzed(

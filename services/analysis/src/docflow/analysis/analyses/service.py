@@ -7,6 +7,7 @@ the batch, and every step here is idempotent, so the redelivery stores nothing t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,8 +78,16 @@ async def process_batch(ctx: AnalysisContext, records: Sequence[ConsumerRecord[A
     batch.documents = await repository.load_documents(ctx.db, list(batch.work))
     for document_id in [i for i in batch.work if i not in batch.documents]:
         await _dead_letter(batch, document_id, "document_not_found", "no such document stored")
-    pending = await _finish_already_analyzed(batch)
-    pending = await _reuse_identical_content(batch, pending)
+    hashes = {d.get("content_hash") for d in batch.documents.values()}
+    stored, reusable = await repository.related_analyses(
+        ctx.db,
+        document_ids=list(batch.documents),
+        content_hashes=sorted(h for h in hashes if isinstance(h, str)),
+        model=ctx.provider.model,
+        prompt_version=ctx.settings.prompt_version,
+    )
+    pending = await _finish_already_analyzed(batch, stored)
+    pending = await _reuse_identical_content(batch, pending, reusable)
     pending = await _defer_spent_tenants(batch, pending)
     await _analyze(batch, pending)
 
@@ -103,51 +112,40 @@ async def _accept(batch: Batch, record: ConsumerRecord[Any, Any]) -> None:
     batch.work.setdefault(event.document_id, Work(event, record))
 
 
-async def _finish_already_analyzed(batch: Batch) -> list[str]:
+async def _finish_already_analyzed(batch: Batch, stored: dict[str, MongoDocument]) -> list[str]:
     """Documents analyzed with this prompt version (a redelivery) or already failed are not
     analyzed again; a stored analysis not yet on its document (crash in between) is applied."""
-    ctx = batch.ctx
-    ids = [i for i in batch.work if i in batch.documents]
-    stored = await repository.stored_analyses(ctx.db, ids, ctx.settings.prompt_version)
     pending = []
-    for document_id in ids:
-        document = batch.documents[document_id]
+    for document_id in [i for i in batch.work if i in batch.documents]:
         if document_id in stored:
-            with bound_request_id(batch.work[document_id].request_id):
-                await _apply(batch, document_id, stored[document_id])
             DOCUMENTS.labels("skipped").inc()
-        elif document.get("status") == DocumentStatus.FAILED.value:
+        elif batch.documents[document_id].get("status") == DocumentStatus.FAILED.value:
             DOCUMENTS.labels("skipped").inc()  # final: its dead letter is already out
         else:
             pending.append(document_id)
+    await _apply_all(batch, list(stored.values()))
     return pending
 
 
-async def _reuse_identical_content(batch: Batch, pending: list[str]) -> list[str]:
+async def _reuse_identical_content(
+    batch: Batch, pending: list[str], reusable: dict[str, MongoDocument]
+) -> list[str]:
     """Never pay twice: identical content analyzed by the same model and prompt is copied."""
-    ctx = batch.ctx
-    hashes = {batch.documents[i].get("content_hash") for i in pending} - {None}
-    reusable = await repository.reusable_analyses(
-        ctx.db,
-        content_hashes=sorted(h for h in hashes if isinstance(h, str)),
-        model=ctx.provider.model,
-        prompt_version=ctx.settings.prompt_version,
-    )
-    remaining = []
+    remaining, records = [], []
     for document_id in pending:
         source = reusable.get(batch.documents[document_id].get("content_hash") or "")
-        if source is None:
+        if source is None or source["document_id"] == document_id:
             remaining.append(document_id)
             continue
         analysis = {**source["analysis"], "usage": Usage().model_dump(), "cost_usd": 0.0}
-        with bound_request_id(batch.work[document_id].request_id):
-            record = _analysis_record(
-                batch, document_id, analysis, truncated=bool(source.get("truncated"))
-            )
-            record["reused_from"] = source["document_id"]
-            await repository.insert_analysis(ctx.db, record)
-            await _apply(batch, document_id, record)
+        record = _analysis_record(
+            batch, document_id, analysis, truncated=bool(source.get("truncated"))
+        )
+        record["reused_from"] = source["document_id"]
+        records.append(record)
         DOCUMENTS.labels("reused").inc()
+    await repository.insert_analyses(batch.ctx.db, records)
+    await _apply_all(batch, records)
     return remaining
 
 
@@ -188,21 +186,14 @@ async def _analyze(batch: Batch, pending: list[str]) -> None:
         if not await ctx.gate.wait_open(hold_s):
             raise HoldBatch(ctx.gate.reason or "provider unavailable")
         outcome = await ctx.provider.analyze(inputs)
-        for document_id, analyzed in outcome.analyzed.items():
-            with bound_request_id(batch.work[document_id].request_id):
-                await _store(
-                    batch, document_id, analyzed, truncated=_truncated(inputs, document_id)
-                )
+        truncated = {d.document_id for d in inputs if d.truncated}
+        await _store_all(batch, outcome.analyzed, truncated=truncated)
         for document_id, reason in outcome.failed.items():
             with bound_request_id(batch.work[document_id].request_id):
                 await _fail(batch, document_id, reason)
         if outcome.quota_blocked:
             ctx.gate.close("insufficient_quota")
         inputs = [d for d in inputs if d.document_id in outcome.quota_blocked]
-
-
-def _truncated(inputs: list[DocumentInput], document_id: str) -> bool:
-    return any(d.truncated for d in inputs if d.document_id == document_id)
 
 
 def _input(batch: Batch, document_id: str) -> DocumentInput:
@@ -217,31 +208,42 @@ def _input(batch: Batch, document_id: str) -> DocumentInput:
     )
 
 
-async def _store(batch: Batch, document_id: str, analyzed: Analyzed, *, truncated: bool) -> None:
+async def _store_all(batch: Batch, analyzed: dict[str, Analyzed], *, truncated: set[str]) -> None:
+    """Store a round's results in two bulk writes, then announce them."""
     ctx = batch.ctx
-    usage = analyzed.usage
-    model, tenant = ctx.provider.model, batch.work[document_id].event.tenant_id
-    cost = ctx.settings.price_of(
-        model=model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-    )
-    analysis = Analysis(
-        **analyzed.result.model_dump(exclude={"sentiment"}),
-        sentiment=Sentiment(**analyzed.result.sentiment.model_dump()),
-        provider=ctx.provider.name,
-        model=model,
-        prompt_version=ctx.settings.prompt_version,
-        usage=usage,
-        cost_usd=round(cost, 8),
-        analyzed_at=utc_now(),
-    ).model_dump(mode="python")
-    record = _analysis_record(batch, document_id, analysis, truncated=truncated)
-    await repository.insert_analysis(ctx.db, record)
-    await _apply(batch, document_id, record)
-    await ctx.budget.add(tenant, usage.prompt_tokens + usage.completion_tokens)
-    TOKENS.labels(model, tenant, "prompt").inc(usage.prompt_tokens)
-    TOKENS.labels(model, tenant, "completion").inc(usage.completion_tokens)
-    COST.labels(model, tenant).inc(cost)
-    DOCUMENTS.labels("analyzed").inc()
+    model = ctx.provider.model
+    records = []
+    spent_by_tenant: dict[str, int] = {}
+    for document_id, result in analyzed.items():
+        usage, tenant = result.usage, batch.work[document_id].event.tenant_id
+        cost = ctx.settings.price_of(
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
+        analysis = Analysis(
+            **result.result.model_dump(exclude={"sentiment"}),
+            sentiment=Sentiment(**result.result.sentiment.model_dump()),
+            provider=ctx.provider.name,
+            model=model,
+            prompt_version=ctx.settings.prompt_version,
+            usage=usage,
+            cost_usd=round(cost, 8),
+            analyzed_at=utc_now(),
+        ).model_dump(mode="python")
+        records.append(
+            _analysis_record(batch, document_id, analysis, truncated=document_id in truncated)
+        )
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        spent_by_tenant[tenant] = spent_by_tenant.get(tenant, 0) + tokens
+        TOKENS.labels(model, tenant, "prompt").inc(usage.prompt_tokens)
+        TOKENS.labels(model, tenant, "completion").inc(usage.completion_tokens)
+        COST.labels(model, tenant).inc(cost)
+        DOCUMENTS.labels("analyzed").inc()
+    await repository.insert_analyses(ctx.db, records)
+    await _apply_all(batch, records)
+    for tenant, tokens in spent_by_tenant.items():
+        await ctx.budget.add(tenant, tokens)
 
 
 def _analysis_record(
@@ -262,12 +264,25 @@ def _analysis_record(
     }
 
 
-async def _apply(batch: Batch, document_id: str, record: MongoDocument) -> None:
-    """Put a stored analysis on its document and announce it (both safe to repeat)."""
-    await repository.mark_analyzed(
-        batch.ctx.db, document_id=document_id, analysis=record["analysis"], now=utc_now()
+async def _apply_all(batch: Batch, records: list[MongoDocument]) -> None:
+    """Put stored analyses on their documents and announce them (both safe to repeat)."""
+    if not records:
+        return
+    analyzed = DocumentStatus.ANALYZED.value
+    await repository.mark_many_analyzed(
+        batch.ctx.db,
+        # A document already analyzed (a redelivery) is left exactly as it is.
+        analyses={
+            r["document_id"]: r["analysis"]
+            for r in records
+            if batch.documents[r["document_id"]].get("status") != analyzed
+        },
+        now=utc_now(),
     )
-    await _publish(batch, document_id, DocumentStatus.ANALYZED)
+    # Concurrent sends let the producer batch them; each carries its own correlation id.
+    await asyncio.gather(
+        *(_publish(batch, r["document_id"], DocumentStatus.ANALYZED) for r in records)
+    )
 
 
 async def _fail(batch: Batch, document_id: str, reason: str) -> None:
@@ -303,6 +318,13 @@ async def _dead_letter(batch: Batch, document_id: str, error_type: str, message:
 
 async def _publish(
     batch: Batch, document_id: str, status: DocumentStatus, *, error: str | None = None
+) -> None:
+    with bound_request_id(batch.work[document_id].request_id):
+        await _publish_event(batch, document_id, status, error=error)
+
+
+async def _publish_event(
+    batch: Batch, document_id: str, status: DocumentStatus, *, error: str | None
 ) -> None:
     event = DocumentAnalyzed(
         document_id=document_id,

@@ -150,8 +150,12 @@ class OpenAIProvider:
         self._limiter.observe_headers(raw.headers)
         completion = raw.parse()
         usage = completion.usage
+        truncated = bool(completion.choices) and completion.choices[0].finish_reason == "length"
         if usage is not None:
             self._estimator.reconcile(estimated=plan.prompt_tokens, actual=usage.prompt_tokens)
+            self._estimator.observe_completion(
+                tokens=usage.completion_tokens, documents=len(texts), truncated=truncated
+            )
         content = completion.choices[0].message.content if completion.choices else None
         try:
             parsed = parse_results(content, count=len(texts))

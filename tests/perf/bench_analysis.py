@@ -1,0 +1,248 @@
+"""Benchmark: 1,000 documents through the analysis service against the rate-limited fake.
+
+Runs the real stack (Kafka, FerretDB, Redis from deploy/local/infra.sh), the fake OpenAI server
+at 600 requests/min, 200,000 tokens/min and 100 ms latency, and a real analysis process with
+LLM_PROVIDER=openai. Documents are inserted into MongoDB and announced with DocumentIngested,
+as ingest does. Two runs: packed requests (the service's defaults), then one document per
+request as the baseline. Each run gets a fresh fake server (full rate-limit buckets) and its own
+topics and database.
+
+    uv run python tests/perf/bench_analysis.py [--documents 1000]
+
+Ceiling: the most documents the two limits allow in the run's duration T, starting from full
+buckets as the server does: min((RPM + RPM/60*T) * documents per request,
+(TPM + TPM/60*T) / tokens charged per document), where the tokens charged are the prompt plus the
+completion reserved (the server charges max_completion_tokens up front).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+from pymongo import AsyncMongoClient
+
+from docflow.common.documents import DOCUMENTS
+from docflow.common.events import DocumentIngested, Topic, new_id
+from docflow.common.testing import ServiceProcess, free_port, new_isolation, produce_raw
+from docflow.common.testing.kafka import BOOTSTRAP
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE = ROOT / "tests" / "fakes" / "openai_server.py"
+RPM, TPM, LATENCY_MS = 600, 200_000, 100
+WORDS = [
+    "revenue",
+    "growth",
+    "market",
+    "cloud",
+    "software",
+    "customer",
+    "contract",
+    "team",
+    "quarter",
+    "strong",
+    "weak",
+    "record",
+    "launch",
+    "product",
+    "service",
+    "partner",
+    "region",
+    "sales",
+    "profit",
+    "delay",
+    "risk",
+]
+
+
+def document_text(i: int) -> str:
+    """Short documents (~25-40 tokens), distinct so none is reused from another."""
+    picks = " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] for k in range(12))
+    return f"Report {i}: Acme Corp noted {picks}. Outlook for unit {i % 17} remains stable."
+
+
+def start_fake(log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    args = ["--rpm", str(RPM), "--tpm", str(TPM), "--latency-ms", str(LATENCY_MS)]
+    process = subprocess.Popen(
+        [sys.executable, str(FAKE), "--port", str(port), *args],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_admin/stats", timeout=1).status_code == 200:
+                return process, port
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("fake server did not start")
+
+
+async def run(*, label: str, documents: int, per_request: int, workdir: Path) -> dict[str, Any]:
+    isolation = new_isolation()
+    fake, port = start_fake(workdir / f"fake-{label}.log")
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient("mongodb://127.0.0.1:27017")
+    completion_reserve = 300
+    env = {
+        **isolation.env(),
+        "LLM_PROVIDER": "openai",
+        "OPENAI_API_KEY": "bench-key",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "CONSUMER_GROUP_ID": f"bench{isolation.suffix}",
+        "MAX_DOCUMENTS_PER_REQUEST": str(per_request),
+        "RATE_LIMIT_RPM": str(RPM),
+        "RATE_LIMIT_TPM": str(TPM),
+        "COMPLETION_TOKENS_PER_DOCUMENT": str(completion_reserve),
+        "LOG_LEVEL": "WARNING",
+    }
+    service = ServiceProcess(
+        "analysis", env=env, port=free_port(), log_path=workdir / f"{label}.log"
+    )
+    try:
+        texts = [document_text(i) for i in range(documents)]
+        stored = [_stored(text) for text in texts]
+        collection = mongo[isolation.database][DOCUMENTS]
+        await collection.insert_many(stored)
+        service.start()
+        events = [
+            DocumentIngested(
+                document_id=d["_id"], tenant_id="default", content_hash=d["content_hash"]
+            )
+            .model_dump_json()
+            .encode()
+            for d in stored
+        ]
+        started = time.monotonic()
+        await produce_raw(isolation.topic(Topic.INGESTED), events)
+        # Done when every document was announced on documents.analyzed (watching the topic,
+        # not polling MongoDB, keeps the measurement from loading the database it measures).
+        await wait_announced(isolation.topic(Topic.ANALYZED), documents, started=started)
+        elapsed = time.monotonic() - started
+        stored_count = await collection.count_documents({"status": "analyzed"})
+        if stored_count != documents:
+            raise RuntimeError(f"{label}: {stored_count} of {documents} stored as analyzed")
+        async with httpx.AsyncClient() as client:
+            stats = (await client.get(f"http://127.0.0.1:{port}/_admin/stats")).json()
+    finally:
+        service.stop()
+        fake.terminate()
+        await mongo.drop_database(isolation.database)
+        await mongo.close()
+    own_tokens = sum(math.ceil(len(t) / 4) for t in texts)
+    answered = stats["by_status"].get("200", 0)
+    rate_limited = stats["by_status"].get("429", 0)
+    docs_per_request = stats["documents_total"] / max(1, answered)
+    prompt_per_doc = stats["prompt_tokens_total"] / documents
+    completion_per_doc = stats["completion_tokens_total"] / documents
+    # What the server charged per document: the prompt plus the completion reserved (an upper
+    # bound: the service lowers its reservation once it has seen real answers).
+    charged_per_doc = prompt_per_doc + max(completion_per_doc, completion_per_doc * 1.5)
+    rpm_docs = (RPM + RPM / 60 * elapsed) * docs_per_request
+    tpm_docs = (TPM + TPM / 60 * elapsed) / charged_per_doc
+    ceiling = min(rpm_docs, tpm_docs) / elapsed
+    throughput = documents / elapsed
+    return {
+        "label": label,
+        "seconds": elapsed,
+        "docs_per_s": throughput,
+        "ceiling_docs_per_s": ceiling,
+        "share_of_ceiling": min(throughput / ceiling, 9.99),
+        "requests_per_100_docs": stats["requests_total"] / documents * 100,
+        "docs_per_request": docs_per_request,
+        "overhead_prompt_tokens_per_doc": (stats["prompt_tokens_total"] - own_tokens) / documents,
+        "share_429": rate_limited / max(1, stats["requests_total"]),
+        "binding_limit": "RPM" if rpm_docs < tpm_docs else "TPM",
+    }
+
+
+async def wait_announced(topic: str, documents: int, *, started: float) -> None:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    seen: set[bytes] = set()
+    try:
+        while len(seen) < documents:
+            if time.monotonic() - started > 900:
+                raise RuntimeError(f"not done after 15 minutes ({len(seen)} of {documents})")
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                seen.update(r.key for r in records if r.key is not None)
+    finally:
+        await consumer.stop()
+
+
+def _stored(content: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "_id": new_id(),
+        "tenant_id": "default",
+        "title": None,
+        "content": content,
+        "source": "bench",
+        "content_type": "text/plain",
+        "metadata": None,
+        "content_hash": hashlib.sha256(content.encode()).hexdigest(),
+        "status": "queued",
+        "created_at": now,
+        "updated_at": now,
+        "analysis": None,
+        "error": None,
+        "origin": "api",
+        "published": True,
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    print(
+        f"{result['label']:<10} {result['seconds']:7.1f} s  {result['docs_per_s']:7.2f} docs/s  "
+        f"ceiling {result['ceiling_docs_per_s']:7.2f} docs/s ({result['binding_limit']})  "
+        f"reached {result['share_of_ceiling']:6.1%}  "
+        f"requests/100 docs {result['requests_per_100_docs']:6.1f}  "
+        f"docs/request {result['docs_per_request']:5.2f}  "
+        f"extra prompt tokens/doc {result['overhead_prompt_tokens_per_doc']:6.1f}  "
+        f"429s {result['share_429']:6.2%}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--documents", type=int, default=1000)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-analysis-"))
+    print(
+        f"analysis benchmark: {args.documents} documents, fake at {RPM} RPM, {TPM} TPM, "
+        f"{LATENCY_MS} ms latency (logs in {workdir})"
+    )
+    packed = await run(label="packed", documents=args.documents, per_request=16, workdir=workdir)
+    report(packed)
+    if os.environ.get("BENCH_ONLY_PACKED"):
+        return
+    baseline = await run(label="baseline", documents=args.documents, per_request=1, workdir=workdir)
+    report(baseline)
+    speed = packed["docs_per_s"] / baseline["docs_per_s"]
+    requests = baseline["requests_per_100_docs"] / packed["requests_per_100_docs"]
+    overhead = baseline["overhead_prompt_tokens_per_doc"] / max(
+        1e-9, packed["overhead_prompt_tokens_per_doc"]
+    )
+    print(
+        f"packed vs one-per-request: {speed:.2f}x documents/s, {requests:.1f}x fewer requests, "
+        f"{overhead:.1f}x fewer overhead prompt tokens per document"
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    asyncio.run(main())
