@@ -51,10 +51,7 @@ def create_service_app(
     # Middleware order: the last added runs first. The context middleware is outermost so
     # that even a rate-limited or CORS-refused response carries the request id and headers.
     if rate_limited:
-        limiter = install_rate_limiting(app, settings)
-        for route in app.routes:
-            if getattr(route, "path", None) in UNLIMITED_PATHS:
-                limiter.exempt(route.endpoint)  # type: ignore[attr-defined,no-untyped-call]
+        install_rate_limiting(app, settings, exempt_paths=UNLIMITED_PATHS)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -1,5 +1,10 @@
 """Rate limits with slowapi, counted in Redis so every replica shares one budget.
 
+Each client (remote address) gets `RATE_LIMIT_DEFAULT` requests across the whole API; routes
+may add their own with `@limiter.limit`. The check runs in a pure-ASGI middleware by request
+path: slowapi's own middleware looks the endpoint up in `app.routes`, which FastAPI (0.13x and
+later) no longer flattens for included routers, so it found nothing and limited nothing.
+
 If Redis is unreachable the limiter falls back to per-process memory instead of failing the
 request: a cache outage must not take the API down with it.
 """
@@ -8,14 +13,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from typing import cast
 
 from fastapi import FastAPI, Request
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
-from slowapi.middleware import SlowAPIASGIMiddleware
-from slowapi.util import get_remote_address
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from docflow.common.envelope import error_response
 from docflow.common.settings import CommonSettings
@@ -23,8 +28,10 @@ from docflow.common.settings import CommonSettings
 
 def create_limiter(settings: CommonSettings) -> Limiter:
     return Limiter(
-        key_func=get_remote_address,
-        default_limits=[settings.rate_limit_default],
+        key_func=get_client_address,
+        # An application limit is one budget per client over every route; slowapi's default
+        # limits would count each URL apart (each document id its own budget).
+        application_limits=[settings.rate_limit_default],
         storage_uri=settings.redis_url.get_secret_value(),
         # slowapi annotates these as strings, but they reach redis-py, which wants floats.
         storage_options=cast(
@@ -43,6 +50,11 @@ def create_limiter(settings: CommonSettings) -> Limiter:
     )
 
 
+def get_client_address(request: Request) -> str:
+    client = request.scope.get("client")
+    return client[0] if client else "127.0.0.1"
+
+
 async def _rate_limit_exceeded(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RateLimitExceeded)
     retry_after = 1
@@ -59,9 +71,38 @@ async def _rate_limit_exceeded(request: Request, exc: Exception) -> Response:
     )
 
 
-def install_rate_limiting(app: FastAPI, settings: CommonSettings) -> Limiter:
+class RateLimitMiddleware:
+    """Counts every HTTP request against the client's budget, except on `exempt_paths`."""
+
+    def __init__(self, app: ASGIApp, *, limiter: Limiter, exempt_paths: Iterable[str]) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.exempt_paths = frozenset(exempt_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not self.limiter.enabled
+            or scope["path"] in self.exempt_paths
+        ):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            # Storage errors are swallowed inside (memory fallback); only the verdict raises.
+            self.limiter._check_request_limit(request, None, True)
+        except RateLimitExceeded as exc:
+            response = await _rate_limit_exceeded(request, exc)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def install_rate_limiting(
+    app: FastAPI, settings: CommonSettings, *, exempt_paths: Iterable[str] = ()
+) -> Limiter:
     limiter = create_limiter(settings)
     app.state.limiter = limiter
     app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded)
-    app.add_middleware(SlowAPIASGIMiddleware)
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, exempt_paths=exempt_paths)
     return limiter

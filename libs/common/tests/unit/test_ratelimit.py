@@ -1,0 +1,60 @@
+"""Rate limits reach routes of included routers, and survive a Redis that is not there."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from pydantic import SecretStr
+
+from docflow.common.app import create_service_app
+from docflow.common.settings import CommonSettings
+from docflow.common.testing import free_port
+
+pytestmark = pytest.mark.unit
+
+
+@asynccontextmanager
+async def _no_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+
+
+def build_app(limit: str) -> FastAPI:
+    # Nothing listens on this port: the limiter must fall back to memory, not fail requests.
+    settings = CommonSettings(
+        service_name="unit",
+        rate_limit_default=limit,
+        redis_url=SecretStr(f"redis://127.0.0.1:{free_port()}/0"),
+        redis_timeout_s=0.2,
+    )
+    app = create_service_app(
+        settings=settings,
+        title="unit",
+        description="unit",
+        lifespan=_no_lifespan,
+        health_checks=lambda _app: [],
+    )
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/things/{thing_id}")
+    async def thing(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    app.include_router(router)
+    return app
+
+
+async def test_budget_is_per_client_across_routes_and_health_is_never_limited() -> None:
+    app = build_app("3/minute")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        statuses = [(await client.get(f"/v1/things/{n}")).status_code for n in range(4)]
+        health = [(await client.get("/health")).status_code for _ in range(5)]
+        refused = await client.get("/v1/things/other")
+
+    assert statuses == [200, 200, 200, 429]
+    assert health == [200] * 5
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["x-request-id"]
