@@ -13,7 +13,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
 
+from docflow.analysis.analyses.budget import TenantBudget
+from docflow.analysis.analyses.resume import resume_deferred
 from docflow.analysis.main import create_app
 from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import ANALYSES, DOCUMENTS
@@ -283,8 +286,26 @@ async def test_a_tenant_over_its_daily_budget_is_deferred(
 
         assert await until(settled, timeout_s=60)
 
-    deferred = mongo_client[isolation.database][DOCUMENTS].find({"status": "deferred"})
-    deferred_docs = [d async for d in deferred]
-    assert sorted(d["_id"] for d in deferred_docs) == sorted(d["_id"] for d in later)
-    assert deferred_docs[0]["error"]["code"] == "tenant_budget_exhausted"
-    assert await count(mongo_client, isolation, {"tenant_id": "frugal", "status": "analyzed"}) == 1
+        deferred = mongo_client[isolation.database][DOCUMENTS].find({"status": "deferred"})
+        deferred_docs = [d async for d in deferred]
+        assert sorted(d["_id"] for d in deferred_docs) == sorted(d["_id"] for d in later)
+        assert deferred_docs[0]["error"]["code"] == "tenant_budget_exhausted"
+        frugal = {"tenant_id": "frugal", "status": "analyzed"}
+        assert await count(mongo_client, isolation, frugal) == 1
+
+        # The day rolls over (the counter is gone): the resume command brings them back.
+        settings = AnalysisSettings()
+        redis = Redis.from_url("redis://127.0.0.1:6379/0")
+        await redis.delete(
+            TenantBudget(redis=redis, prefix=settings.redis_key_prefix, daily_tokens=10).key(
+                "spender"
+            )
+        )
+        await redis.aclose()
+        assert await resume_deferred(settings, limit=100) == 2
+
+        async def resumed() -> bool:
+            spender_done = {"tenant_id": "spender", "status": "analyzed"}
+            return await count(mongo_client, isolation, spender_done) >= 2
+
+        assert await until(resumed, timeout_s=60)
