@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from docflow.common.envelope import error_response
+from docflow.common.ratelimit_storage import SCHEME_PREFIX
 from docflow.common.settings import CommonSettings
 
 
@@ -32,7 +33,9 @@ def create_limiter(settings: CommonSettings) -> Limiter:
         # An application limit is one budget per client over every route; slowapi's default
         # limits would count each URL apart (each document id its own budget).
         application_limits=[settings.rate_limit_default],
-        storage_uri=settings.redis_url.get_secret_value(),
+        # Counted in process, shared through Redis in the background (ratelimit_storage.py):
+        # slowapi's check is synchronous, and a Redis round trip per request blocked the loop.
+        storage_uri=SCHEME_PREFIX + settings.redis_url.get_secret_value(),
         # slowapi annotates these as strings, but they reach redis-py, which wants floats.
         storage_options=cast(
             dict[str, str],
@@ -72,12 +75,18 @@ async def _rate_limit_exceeded(request: Request, exc: Exception) -> Response:
 
 
 class RateLimitMiddleware:
-    """Counts every HTTP request against the client's budget, except on `exempt_paths`."""
+    """Counts every HTTP request against the client's budget, except on `exempt_paths`.
+
+    It hits the application limits itself rather than through slowapi's request check, which
+    costs more than the count (a signature inspection and list building per request).
+    """
 
     def __init__(self, app: ASGIApp, *, limiter: Limiter, exempt_paths: Iterable[str]) -> None:
         self.app = app
         self.limiter = limiter
         self.exempt_paths = frozenset(exempt_paths)
+        self.limits = [limit for group in limiter._application_limits for limit in group]
+        self.key_prefix = limiter._key_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -87,14 +96,16 @@ class RateLimitMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        request = Request(scope, receive)
-        try:
-            # Storage errors are swallowed inside (memory fallback); only the verdict raises.
-            self.limiter._check_request_limit(request, None, True)
-        except RateLimitExceeded as exc:
-            response = await _rate_limit_exceeded(request, exc)
-            await response(scope, receive, send)
-            return
+        client = scope.get("client")
+        keys = (self.key_prefix, client[0] if client else "127.0.0.1", "global")
+        strategy = self.limiter.limiter
+        for limit in self.limits:
+            if not strategy.hit(limit.limit, *keys):
+                request = Request(scope, receive)
+                request.state.view_rate_limit = (limit.limit, list(keys))
+                response = await _rate_limit_exceeded(request, RateLimitExceeded(limit))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
