@@ -68,3 +68,62 @@ async def test_killed_process_loses_nothing_and_duplicates_nothing_after_restart
     ids = {d["_id"] for d in documents}
     assert {a["document_id"] async for a in analyses.find({})} == ids
     assert await collection.count_documents({"status": {"$ne": "analyzed"}}) == 0
+
+
+async def test_sigterm_finishes_the_batch_in_flight_and_a_restart_completes_the_rest(
+    fake_openai: Callable[..., FakeOpenAIServer],
+    use_fake: Callable[..., None],
+    consumer_group: str,
+    isolation: Isolation,
+    mongo_client: Mongo,
+    test_db: object,
+    insert_documents: Callable[..., Awaitable[list[dict[str, Any]]]],
+    publish_ingested: Callable[..., Awaitable[None]],
+    until: Callable[..., Awaitable[bool]],
+    tmp_path: Path,
+) -> None:
+    server = fake_openai("--latency-ms", "300")
+    use_fake(
+        server,
+        MAX_DOCUMENTS_PER_REQUEST="1",
+        MAX_CONCURRENT_REQUESTS="1",
+        CONSUMER_MAX_RECORDS="8",
+        SHUTDOWN_TIMEOUT_S="20",
+    )
+    texts = [f"Acme signed partner contract number {i}." for i in range(24)]
+    documents = await insert_documents(texts)
+    collection = mongo_client[isolation.database][DOCUMENTS]
+
+    async def analyzed() -> int:
+        return await collection.count_documents({"status": "analyzed"})
+
+    first = ServiceProcess("analysis", env={}, port=free_port(), log_path=tmp_path / "s1.log")
+    first.start()
+    await publish_ingested(documents)
+
+    async def started() -> bool:
+        return (await server.stats())["requests_total"] >= 1
+
+    assert await until(started, timeout_s=60)
+    first.stop()  # SIGTERM while a batch is in flight
+    assert first.process is not None
+    # uvicorn re-raises the signal once its graceful shutdown is complete.
+    assert first.process.returncode in (0, -15), first.tail()
+    assert "Application shutdown complete." in first.tail(200)
+    done_at_shutdown = await analyzed()
+    # The batch in flight was finished, not dropped: whole batches only (8 records each,
+    # possibly fewer when a fetch spans the end of a partition), at least the first one.
+    assert done_at_shutdown >= 1
+    assert "left uncommitted" not in first.tail(200)
+
+    with ServiceProcess("analysis", env={}, port=free_port(), log_path=tmp_path / "s2.log"):
+
+        async def all_done() -> bool:
+            return await analyzed() == len(texts)
+
+        assert await until(all_done, timeout_s=120)
+
+    analyses = mongo_client[isolation.database][ANALYSES]
+    assert await analyses.count_documents({}) == len(texts)
+    # Each document was paid for once: no result was requested again after the restart.
+    assert (await server.stats())["documents_total"] == len(texts)
