@@ -102,7 +102,7 @@ async def test_sigterm_finishes_the_batch_in_flight_and_a_restart_completes_the_
     await publish_ingested(documents)
 
     async def started() -> bool:
-        return (await server.stats())["requests_total"] >= 1
+        return bool((await server.stats())["requests_total"] >= 1)
 
     assert await until(started, timeout_s=60)
     first.stop()  # SIGTERM while a batch is in flight
