@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -54,6 +56,33 @@ def documents(test_db: Any) -> Collection:
 
 
 @pytest.fixture
+def outbox(test_db: Any) -> Collection:
+    return test_db["ingest_outbox"]
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def settled(outbox: Collection) -> Callable[[], Awaitable[bool]]:
+    """Waits until no document is pending publication (the outbox is emptied in background)."""
+
+    async def check() -> bool:
+        async def empty() -> bool:
+            return bool(await outbox.count_documents({}) == 0)
+
+        return await wait_until(empty)
+
+    return check
+
+
+@pytest.fixture
 def ingested_events(isolation: Isolation) -> Events:
     async def read(count: int = 1, timeout_s: float = 20.0) -> list[ConsumerRecord[bytes, bytes]]:
         return await collect_messages(
@@ -69,6 +98,7 @@ def assert_nothing_stored(documents: Collection, ingested_events: Events) -> Any
 
     async def check() -> None:
         assert await documents.count_documents({}) == 0
+        assert await documents.database["ingest_outbox"].count_documents({}) == 0
         # Long enough for an event published by the refused request to show up.
         assert await ingested_events(count=1, timeout_s=2.0) == []
 

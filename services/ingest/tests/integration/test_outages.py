@@ -115,7 +115,8 @@ async def test_kafka_messages_wait_out_a_store_outage_instead_of_dead_lettering(
             try:
                 stored = client[isolation.database]["documents"]
                 started = time.monotonic()
-                while await stored.count_documents({"published": True}) < 3:
+                pending = client[isolation.database]["ingest_outbox"]
+                while await stored.count_documents({}) < 3 or await pending.count_documents({}) > 0:
                     assert time.monotonic() - started < 20
                     await asyncio.sleep(0.25)
             finally:

@@ -29,7 +29,7 @@ async def upload(
 
 
 async def test_a_pdf_is_extracted_stored_and_published(
-    client: httpx.AsyncClient, documents: Any, ingested_events: Any, files: Any
+    client: httpx.AsyncClient, documents: Any, ingested_events: Any, files: Any, settled: Any
 ) -> None:
     pdf = files.pdf(["Acme revenue grew strongly.", "Second page."])
     response = await upload(client, "report.pdf", pdf, "application/pdf", {"source": "upload-test"})
@@ -41,7 +41,7 @@ async def test_a_pdf_is_extracted_stored_and_published(
     assert stored["source"] == "upload-test"
     assert stored["metadata"]["pages"] == 2
     assert stored["metadata"]["file_type"] == "application/pdf"
-    assert stored["published"] is True
+    assert await settled()
     assert len(await ingested_events(count=1)) == 1
 
 

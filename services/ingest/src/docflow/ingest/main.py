@@ -28,6 +28,7 @@ from docflow.ingest.documents.idempotency import IdempotencyStore
 from docflow.ingest.documents.outbox import run_sweeper
 from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.repository import DocumentRepository
+from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.errors import StorageUnavailable
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads import router as uploads
@@ -68,12 +69,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = create_redis(settings)
     broker = create_broker(settings)
     repository = DocumentRepository(mongo_database(mongo, settings))
+    store = DocumentStore(repository)
     publisher = IngestedPublisher(broker, settings)
     extractor = Extractor(settings)
     app.state.mongo = mongo
     app.state.redis = redis
     app.state.broker = broker
-    app.state.repository = repository
+    app.state.store = store
     app.state.publisher = publisher
     app.state.extractor = extractor
     app.state.idempotency = IdempotencyStore(redis, settings)
@@ -81,16 +83,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await ensure_topics(settings, [settings.topic(topic) for topic in Topic])
         processor = IncomingProcessor(
-            settings=settings, broker=broker, repository=repository, publisher=publisher
+            settings=settings, broker=broker, store=store, publisher=publisher
         )
         register_incoming(broker, processor)
         await broker.start()
         background.append(asyncio.create_task(_ensure_indexes(repository)))
         background.append(asyncio.create_task(extractor.warm_up()))
         background.append(
-            asyncio.create_task(
-                run_sweeper(settings=settings, repository=repository, publisher=publisher)
-            )
+            asyncio.create_task(run_sweeper(settings=settings, store=store, publisher=publisher))
         )
         yield
     finally:
@@ -100,6 +100,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await broker.stop()
+        await store.close()
         await asyncio.to_thread(extractor.close)
         await redis.aclose()
         await mongo.close()

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from docflow.common.errors import DocflowError
 from docflow.common.events import IncomingDocument
 from docflow.ingest.documents.publisher import IngestedPublisher
-from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.service import ingest_document
+from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ async def ingest_item(
     raw: Any,
     *,
     settings: IngestSettings,
-    repository: DocumentRepository,
+    store: DocumentStore,
     publisher: IngestedPublisher,
 ) -> dict[str, Any]:
     try:
@@ -57,7 +57,7 @@ async def ingest_item(
             document=document,
             origin="api",
             settings=settings,
-            repository=repository,
+            store=store,
             publisher=publisher,
         )
     except DocflowError as exc:
@@ -80,7 +80,7 @@ async def ingest_batch(
     items: list[Any],
     *,
     settings: IngestSettings,
-    repository: DocumentRepository,
+    store: DocumentStore,
     publisher: IngestedPublisher,
 ) -> dict[str, Any]:
     gate = asyncio.Semaphore(_ITEM_CONCURRENCY)
@@ -88,7 +88,7 @@ async def ingest_batch(
     async def bounded(index: int, raw: Any) -> dict[str, Any]:
         async with gate:
             return await ingest_item(
-                index, raw, settings=settings, repository=repository, publisher=publisher
+                index, raw, settings=settings, store=store, publisher=publisher
             )
 
     results = await asyncio.gather(*(bounded(i, raw) for i, raw in enumerate(items)))

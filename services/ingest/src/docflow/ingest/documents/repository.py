@@ -1,12 +1,14 @@
 """Every MongoDB query of the ingest service.
 
+Two collections: `documents` (shared by all services) and `ingest_outbox`, the transactional
+outbox: one small entry per document whose DocumentIngested is not yet acknowledged by Kafka.
 Outages (no server, timeouts) surface as StorageUnavailable so callers can answer 503 or leave
 a Kafka message uncommitted; a duplicate surfaces as DuplicateDocument.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -14,22 +16,16 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from docflow.common.clients import MongoDocument
 from docflow.common.documents import DOCUMENTS
 from docflow.ingest.errors import StorageUnavailable
 
+OUTBOX = "ingest_outbox"
 UNIQUE_CONTENT_INDEX = "tenant_content_hash_unique"
-OUTBOX_INDEX = "published_created_at"
-_SUMMARY = {
-    "_id": 1,
-    "status": 1,
-    "published": 1,
-    "created_at": 1,
-    "tenant_id": 1,
-    "content_hash": 1,
-}
+_DUPLICATE_KEY = 11000
+_SUMMARY = {"_id": 1, "status": 1, "created_at": 1, "tenant_id": 1, "content_hash": 1}
 
 
 class DuplicateDocument(Exception):
@@ -55,37 +51,58 @@ async def _storage_errors() -> AsyncIterator[None]:
 
 class DocumentRepository:
     def __init__(self, database: AsyncDatabase[MongoDocument]) -> None:
-        self.collection: AsyncCollection[MongoDocument] = database[DOCUMENTS]
+        self.documents: AsyncCollection[MongoDocument] = database[DOCUMENTS]
+        self.outbox: AsyncCollection[MongoDocument] = database[OUTBOX]
 
     async def ensure_indexes(self) -> None:
         async with _storage_errors():
-            await self.collection.create_index(
+            await self.documents.create_index(
                 [("tenant_id", ASCENDING), ("content_hash", ASCENDING)],
                 unique=True,
                 name=UNIQUE_CONTENT_INDEX,
             )
-            await self.collection.create_index(
-                [("published", ASCENDING), ("created_at", ASCENDING)], name=OUTBOX_INDEX
-            )
 
-    async def insert(self, document: MongoDocument) -> None:
+    async def insert_many(self, records: list[MongoDocument]) -> list[BaseException | None]:
+        """Insert in one command; per record None, or DuplicateDocument / the write's error."""
+        results: list[BaseException | None] = [None] * len(records)
         async with _storage_errors():
-            await self.collection.insert_one(document)
+            try:
+                await self.documents.insert_many(records, ordered=False)
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    results[error["index"]] = (
+                        DuplicateDocument()
+                        if error.get("code") == _DUPLICATE_KEY
+                        else RuntimeError(f"write error {error.get('code')}")
+                    )
+        return results
 
     async def find_by_hash(self, *, tenant_id: str, content_hash: str) -> MongoDocument | None:
         async with _storage_errors():
-            return await self.collection.find_one(
+            return await self.documents.find_one(
                 {"tenant_id": tenant_id, "content_hash": content_hash}, _SUMMARY
             )
 
-    async def mark_published(self, document_id: str) -> None:
+    async def document_exists(self, document_id: str) -> bool:
         async with _storage_errors():
-            await self.collection.update_one({"_id": document_id}, {"$set": {"published": True}})
+            return await self.documents.find_one({"_id": document_id}, {"_id": 1}) is not None
 
-    async def find_unpublished(
-        self, *, created_before: datetime, limit: int
-    ) -> list[MongoDocument]:
-        query: dict[str, Any] = {"published": False, "created_at": {"$lt": created_before}}
+    async def add_pending(self, entries: list[MongoDocument]) -> None:
+        """Outbox entries are written before their documents: a crash leaves no silent gap."""
         async with _storage_errors():
-            cursor = self.collection.find(query, _SUMMARY)
-            return await cursor.sort("created_at", ASCENDING).limit(limit).to_list(limit)
+            await self.outbox.insert_many(entries, ordered=False)
+
+    async def remove_pending(self, document_ids: Sequence[str]) -> int:
+        async with _storage_errors():
+            result = await self.outbox.delete_many({"_id": {"$in": list(document_ids)}})
+        return result.deleted_count
+
+    async def is_pending(self, document_id: str) -> bool:
+        async with _storage_errors():
+            return await self.outbox.find_one({"_id": document_id}, {"_id": 1}) is not None
+
+    async def find_pending(self, *, created_before: datetime, limit: int) -> list[MongoDocument]:
+        query: dict[str, Any] = {"created_at": {"$lt": created_before}}
+        async with _storage_errors():
+            cursor = self.outbox.find(query).sort("created_at", ASCENDING).limit(limit)
+            return await cursor.to_list(limit)

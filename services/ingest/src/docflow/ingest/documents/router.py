@@ -11,7 +11,7 @@ from docflow.common.documents import DEFAULT_TENANT
 from docflow.common.envelope import APIResponse, error_responses
 from docflow.common.events import IncomingDocument
 from docflow.ingest.bodylimit import bounded_body_route
-from docflow.ingest.deps import IdempotencyDep, PublisherDep, RepositoryDep, SettingsDep
+from docflow.ingest.deps import IdempotencyDep, PublisherDep, SettingsDep, StoreDep
 from docflow.ingest.documents.batch import batch_tenant, ingest_batch
 from docflow.ingest.documents.idempotency import fingerprint, respond_idempotently
 from docflow.ingest.documents.schemas import (
@@ -65,7 +65,7 @@ _EXAMPLES: dict[str, Any] = {
 async def create_document(
     document: Annotated[IncomingDocument, Body(openapi_examples=_EXAMPLES)],
     settings: SettingsDep,
-    repository: RepositoryDep,
+    store: StoreDep,
     publisher: PublisherDep,
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKey = None,
@@ -77,7 +77,7 @@ async def create_document(
             document=document,
             origin="api",
             settings=settings,
-            repository=repository,
+            store=store,
             publisher=publisher,
         )
         return outcome.status_code, outcome.as_data()
@@ -101,7 +101,7 @@ async def create_document(
 async def create_documents_batch(
     batch: RawBatchRequest,
     settings: SettingsDep,
-    repository: RepositoryDep,
+    store: StoreDep,
     publisher: PublisherDep,
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKey = None,
@@ -118,7 +118,7 @@ async def create_documents_batch(
 
     async def action() -> tuple[int, Any]:
         result = await ingest_batch(
-            batch.documents, settings=settings, repository=repository, publisher=publisher
+            batch.documents, settings=settings, store=store, publisher=publisher
         )
         return 202, result
 

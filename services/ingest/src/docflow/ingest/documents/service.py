@@ -1,9 +1,12 @@
 """The one path every document takes, whichever way it arrived (JSON, upload, Kafka).
 
-Persist first, publish second: the document is inserted with `published: false` (a
-transactional outbox flag), DocumentIngested is published, and only then the flag is set. If
-publishing fails the document stays stored and the outbox sweeper publishes it later, so a
-stored document is never left without its event, and nothing is published for a failed write.
+Persist first, publish second. The document is inserted together with an entry in the outbox
+collection, DocumentIngested is published, and only then the outbox entry is removed. If
+publishing fails the document stays stored and pending, and the outbox sweeper publishes it
+later: a stored document is never left without its event, and nothing is published for a
+failed write. (The outbox is a separate, small collection rather than a `published` flag on
+the document because FerretDB rewrites a document by scanning its whole collection: an update
+per document would make ingestion slower with every document stored.)
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from docflow.common.clients import MongoDocument
 from docflow.common.documents import DocumentStatus
 from docflow.common.events import IncomingDocument, new_id, utc_now
 from docflow.ingest.documents.publisher import IngestedPublisher
-from docflow.ingest.documents.repository import DocumentRepository, DuplicateDocument
+from docflow.ingest.documents.repository import DuplicateDocument
 from docflow.ingest.documents.schemas import IngestOutcome, Origin, PreparedDocument
+from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.documents.validation import prepare_document
 from docflow.ingest.errors import StorageUnavailable
 from docflow.ingest.settings import IngestSettings
@@ -41,28 +45,19 @@ def new_record(prepared: PreparedDocument, *, origin: Origin, now: datetime) -> 
         "analysis": None,
         "error": None,
         "origin": origin,
-        "published": False,
     }
 
 
-async def publish_stored(
-    *, record: MongoDocument, repository: DocumentRepository, publisher: IngestedPublisher
+async def publish_pending(
+    *, entry: MongoDocument, store: DocumentStore, publisher: IngestedPublisher
 ) -> bool:
-    """Publish the event of a stored document and set its outbox flag; False if not published."""
+    """Publish the event of a stored document and settle its outbox entry."""
     published = await publisher.publish(
-        document_id=record["_id"],
-        tenant_id=record["tenant_id"],
-        content_hash=record["content_hash"],
+        document_id=entry["_id"], tenant_id=entry["tenant_id"], content_hash=entry["content_hash"]
     )
-    if not published:
-        return False
-    try:
-        await repository.mark_published(record["_id"])
-    except StorageUnavailable:
-        # The event is out; at worst the sweeper publishes it once more (consumers are
-        # idempotent per document id).
-        logger.warning("could not set published flag", extra={"document_id": record["_id"]})
-    return True
+    if published:
+        store.settle(entry["_id"])
+    return published
 
 
 async def ingest_document(
@@ -70,7 +65,7 @@ async def ingest_document(
     document: IncomingDocument,
     origin: Origin,
     settings: IngestSettings,
-    repository: DocumentRepository,
+    store: DocumentStore,
     publisher: IngestedPublisher,
     republish_pending: bool = False,
 ) -> IngestOutcome:
@@ -80,7 +75,7 @@ async def ingest_document(
         prepared=prepared,
         origin=origin,
         settings=settings,
-        repository=repository,
+        store=store,
         publisher=publisher,
         republish_pending=republish_pending,
     )
@@ -91,22 +86,23 @@ async def store_prepared(
     prepared: PreparedDocument,
     origin: Origin,
     settings: IngestSettings,
-    repository: DocumentRepository,
+    store: DocumentStore,
     publisher: IngestedPublisher,
     republish_pending: bool = False,
 ) -> IngestOutcome:
     record = new_record(prepared, origin=origin, now=utc_now())
     try:
-        await repository.insert(record)
+        await store.insert(record)
     except DuplicateDocument:
+        store.settle(record["_id"])  # its outbox entry was written in vain
         return await _existing(
             prepared=prepared,
             settings=settings,
-            repository=repository,
+            store=store,
             publisher=publisher,
             republish_pending=republish_pending,
         )
-    published = await publish_stored(record=record, repository=repository, publisher=publisher)
+    published = await publish_pending(entry=record, store=store, publisher=publisher)
     return IngestOutcome(
         document_id=record["_id"],
         status=DocumentStatus.QUEUED.value,
@@ -119,21 +115,22 @@ async def _existing(
     *,
     prepared: PreparedDocument,
     settings: IngestSettings,
-    repository: DocumentRepository,
+    store: DocumentStore,
     publisher: IngestedPublisher,
     republish_pending: bool,
 ) -> IngestOutcome:
     """The first document with this content; no second event unless the first never went out."""
+    repository = store.repository
     found = await repository.find_by_hash(
         tenant_id=prepared.tenant_id, content_hash=prepared.content_hash
     )
     if found is None:  # the duplicate vanished between insert and read: let the caller retry
         raise StorageUnavailable("The document store changed concurrently; try again.")
-    published = bool(found.get("published", True))
+    published = not await repository.is_pending(found["_id"])
     stale = found["created_at"] < utc_now() - timedelta(seconds=settings.outbox_grace_s)
     if not published and (republish_pending or stale):
-        # Its first publish failed (or is still in flight, when forced): help the outbox.
-        published = await publish_stored(record=found, repository=repository, publisher=publisher)
+        # Its first publish failed (or, when forced, may still be in flight): help the outbox.
+        published = await publish_pending(entry=found, store=store, publisher=publisher)
     return IngestOutcome(
         document_id=found["_id"],
         status=str(found.get("status", DocumentStatus.QUEUED.value)),

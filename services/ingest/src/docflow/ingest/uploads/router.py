@@ -19,8 +19,8 @@ from docflow.ingest.deps import (
     ExtractorDep,
     IdempotencyDep,
     PublisherDep,
-    RepositoryDep,
     SettingsDep,
+    StoreDep,
 )
 from docflow.ingest.documents.idempotency import respond_idempotently
 from docflow.ingest.documents.router import IdempotencyKey
@@ -97,7 +97,7 @@ async def upload_document(
     request: Request,
     settings: SettingsDep,
     extractor: ExtractorDep,
-    repository: RepositoryDep,
+    store: StoreDep,
     publisher: PublisherDep,
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKey = None,
@@ -111,7 +111,7 @@ async def upload_document(
             form=form,
             settings=settings,
             extractor=extractor,
-            repository=repository,
+            store=store,
             publisher=publisher,
         )
         return outcome.status_code, outcome.as_data()

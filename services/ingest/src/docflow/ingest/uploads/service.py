@@ -8,9 +8,9 @@ from pathlib import PurePosixPath
 from docflow.common.documents import ContentType, MetadataValue
 from docflow.common.events import IncomingDocument
 from docflow.ingest.documents.publisher import IngestedPublisher
-from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.schemas import IngestOutcome
 from docflow.ingest.documents.service import ingest_document
+from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.errors import EmptyContent, EmptyDocument
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads.detection import FileKind, check_agreement, declared_kind, detect
@@ -54,7 +54,7 @@ async def ingest_upload(
     form: UploadForm,
     settings: IngestSettings,
     extractor: Extractor,
-    repository: DocumentRepository,
+    store: DocumentStore,
     publisher: IngestedPublisher,
 ) -> IngestOutcome:
     kind = declared_kind(form.file_name, form.content_type)
@@ -67,7 +67,7 @@ async def ingest_upload(
             document=_as_document(form, kind, extracted),
             origin="upload",
             settings=settings,
-            repository=repository,
+            store=store,
             publisher=publisher,
         )
     except EmptyContent:

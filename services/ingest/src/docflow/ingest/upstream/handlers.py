@@ -26,8 +26,8 @@ from docflow.common.events import Topic
 from docflow.common.kafka import SourcePosition, publish_dead_letter
 from docflow.common.metrics import KAFKA_MESSAGES
 from docflow.ingest.documents.publisher import IngestedPublisher
-from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.service import ingest_document
+from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.upstream.parsing import Rejected, parse_incoming
 
@@ -49,12 +49,12 @@ class IncomingProcessor:
         *,
         settings: IngestSettings,
         broker: KafkaBroker,
-        repository: DocumentRepository,
+        store: DocumentStore,
         publisher: IngestedPublisher,
     ) -> None:
         self.settings = settings
         self.broker = broker
-        self.repository = repository
+        self.store = store
         self.publisher = publisher
         self.topic = settings.topic(Topic.INCOMING)
         self._gate = asyncio.Semaphore(settings.incoming_concurrency)
@@ -102,7 +102,7 @@ class IncomingProcessor:
                 document=document,
                 origin="kafka",
                 settings=self.settings,
-                repository=self.repository,
+                store=self.store,
                 publisher=self.publisher,
                 # A redelivery publishes a stored-but-unpublished document at once.
                 republish_pending=position in self._retries,

@@ -1,0 +1,81 @@
+"""Coalescing concurrent writes into one bulk command ("natural batching").
+
+FerretDB's SQLite backend serializes writes, so 50 concurrent `insert_one` calls run one after
+another (about 250/s measured here), while one `insert_many` of 50 documents costs little more
+than a single insert (several thousand documents/s). Callers submit one item each and await its
+own result; whatever queued up while the previous command ran goes out in the next one. Under
+light load a batch is one item and adds no delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+# For each item, in order: its result, or the exception that item alone failed with.
+Flush = Callable[[list[ItemT]], Awaitable[Sequence[ResultT | BaseException]]]
+
+logger = logging.getLogger(__name__)
+
+
+class BatchWriter(Generic[ItemT, ResultT]):
+    def __init__(self, flush: Flush[ItemT, ResultT], *, max_batch: int, name: str) -> None:
+        self._flush = flush
+        self._max_batch = max_batch
+        self._name = name
+        self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def submit(self, item: ItemT) -> ResultT:
+        """Write `item` with whatever else is waiting; raises that item's own failure."""
+        return await self._enqueue(item)
+
+    def submit_nowait(self, item: ItemT) -> None:
+        """Queue a write nobody waits for (failures are logged)."""
+        future = self._enqueue(item)
+        future.add_done_callback(self._log_failure)
+
+    def _enqueue(self, item: ItemT) -> asyncio.Future[ResultT]:
+        future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name=f"batch-writer-{self._name}")
+        return future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                results = await self._flush([item for item, _ in batch])
+            except BaseException as exc:  # the whole command failed: every item did
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    def _log_failure(self, future: asyncio.Future[ResultT]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            logger.warning(
+                "background write failed",
+                extra={"writer": self._name, "error": type(future.exception()).__name__},
+            )
+
+    async def close(self) -> None:
+        """Finish what is queued (called at shutdown)."""
+        if self._worker is not None and not self._worker.done():
+            await asyncio.wait({self._worker}, timeout=10)
