@@ -14,8 +14,8 @@ from docflow.analysis.analyses.handlers import InFlight, register_subscriber
 from docflow.analysis.analyses.service import AnalysisContext
 from docflow.analysis.batching import TokenEstimator
 from docflow.analysis.quota import QuotaGate
-from docflow.analysis.settings import AnalysisSettings
-from docflow.analysis.state import create_provider
+from docflow.analysis.settings import AnalysisMode, AnalysisSettings
+from docflow.analysis.state import create_batch_runner, create_provider
 from docflow.common.app import create_service_app, run_service
 from docflow.common.clients import (
     create_broker,
@@ -63,6 +63,11 @@ def _lifespan(settings: AnalysisSettings):  # type: ignore[no-untyped-def]
         register_subscriber(broker, settings=settings, context=context, in_flight=in_flight)
         app.state.mongo, app.state.db, app.state.redis = mongo, db, redis
         app.state.broker, app.state.context = broker, context
+        runner = None
+        if settings.analysis_mode is AnalysisMode.BATCH:
+            runner = create_batch_runner(settings, context)
+            runner.start()
+        app.state.batch_runner = runner
         await broker.start()
         try:
             yield
@@ -72,6 +77,8 @@ def _lifespan(settings: AnalysisSettings):  # type: ignore[no-untyped-def]
             if not await in_flight.wait_idle(settings.shutdown_timeout_s):
                 logger.warning("shutdown timeout: the batch in flight is left uncommitted")
             await broker.stop()
+            if runner is not None:
+                await runner.aclose()
             await gate.aclose()
             await provider.aclose()
             await redis.aclose()

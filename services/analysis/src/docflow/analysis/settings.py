@@ -90,9 +90,17 @@ class AnalysisSettings(CommonSettings):
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
 
+    # ANALYSIS_MODE=batch (OpenAI Batch API, for backfills): how often to submit and poll.
+    batch_poll_interval_s: float = Field(default=30.0, gt=0)
+    batch_max_documents: int = Field(default=5000, ge=1)
+    # The Batch API bills half the real-time price.
+    batch_price_factor: float = Field(default=0.5, ge=0, le=1)
+
     @model_validator(mode="after")
     def _openai_needs_a_real_key(self) -> AnalysisSettings:
         if self.llm_provider is not LLMProvider.OPENAI:
+            if self.analysis_mode is AnalysisMode.BATCH:
+                raise ValueError("ANALYSIS_MODE=batch needs LLM_PROVIDER=openai")
             return self
         if self.openai_api_key is None:
             raise ValueError("OPENAI_API_KEY is required when LLM_PROVIDER=openai")

@@ -152,3 +152,68 @@ async def deferred_documents(db: Database, *, limit: int) -> list[MongoDocument]
         limit=limit,
     )
     return [doc async for doc in cursor]
+
+
+# ---- OpenAI Batch API mode: documents waiting for, or inside, a submitted batch -------------
+
+QUEUE = "analysis_queue"
+BATCHES = "analysis_batches"
+QUEUE_PENDING = "pending"
+QUEUE_SUBMITTED = "submitted"
+
+
+async def enqueue(db: Database, items: list[MongoDocument]) -> None:
+    """Queue documents for the next batch; one already queued stays as it is."""
+    if not items:
+        return
+    try:
+        await db[QUEUE].insert_many(items, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+
+
+async def pending_items(db: Database, *, limit: int) -> list[MongoDocument]:
+    cursor = db[QUEUE].find({"status": QUEUE_PENDING}, limit=limit)
+    return [item async for item in cursor]
+
+
+async def items_of_batch(db: Database, batch_id: str) -> list[MongoDocument]:
+    return [item async for item in db[QUEUE].find({"batch_id": batch_id})]
+
+
+async def mark_submitted(db: Database, item_ids: list[str], batch_id: str) -> None:
+    await db[QUEUE].update_many(
+        {"_id": {"$in": item_ids}},
+        {"$set": {"status": QUEUE_SUBMITTED, "batch_id": batch_id}},
+    )
+
+
+async def requeue(db: Database, item_ids: list[str], *, alone: bool) -> None:
+    """Back to pending for the next batch, one attempt more (`alone`: one per request)."""
+    if item_ids:
+        await db[QUEUE].update_many(
+            {"_id": {"$in": item_ids}},
+            {
+                "$set": {"status": QUEUE_PENDING, "batch_id": None, "alone": alone},
+                "$inc": {"attempts": 1},
+            },
+        )
+
+
+async def remove_items(db: Database, item_ids: list[str]) -> None:
+    if item_ids:
+        await db[QUEUE].delete_many({"_id": {"$in": item_ids}})
+
+
+async def insert_batch(db: Database, record: MongoDocument) -> None:
+    await db[BATCHES].insert_one(record)
+
+
+async def open_batches(db: Database) -> list[MongoDocument]:
+    return [record async for record in db[BATCHES].find({})]
+
+
+async def remove_batch(db: Database, batch_id: str) -> None:
+    await db[BATCHES].delete_one({"_id": batch_id})

@@ -24,11 +24,17 @@ from docflow.analysis.batching import TokenEstimator, prepare_document
 from docflow.analysis.metrics import COST, DOCUMENTS, TOKENS
 from docflow.analysis.providers.base import Analyzed, DocumentInput, Provider
 from docflow.analysis.quota import QuotaGate
-from docflow.analysis.settings import AnalysisSettings
+from docflow.analysis.settings import AnalysisMode, AnalysisSettings
 from docflow.common.clients import MongoDocument
 from docflow.common.context import bound_request_id, request_id_from_headers
 from docflow.common.documents import Analysis, DocumentStatus, Sentiment, Usage
-from docflow.common.events import DocumentAnalyzed, DocumentIngested, Topic, utc_now
+from docflow.common.events import (
+    REQUEST_ID_HEADER,
+    DocumentAnalyzed,
+    DocumentIngested,
+    Topic,
+    utc_now,
+)
 from docflow.common.kafka import SourcePosition, publish_dead_letter, publish_event
 
 logger = logging.getLogger(__name__)
@@ -89,6 +95,9 @@ async def process_batch(ctx: AnalysisContext, records: Sequence[ConsumerRecord[A
     pending = await _finish_already_analyzed(batch, stored)
     pending = await _reuse_identical_content(batch, pending, reusable)
     pending = await _defer_spent_tenants(batch, pending)
+    if ctx.settings.analysis_mode is AnalysisMode.BATCH:
+        await _enqueue(batch, pending)  # the batch runner submits them (analyses/batch_mode.py)
+        return
     await _analyze(batch, pending)
 
 
@@ -196,6 +205,82 @@ async def _analyze(batch: Batch, pending: list[str]) -> None:
         inputs = [d for d in inputs if d.document_id in outcome.quota_blocked]
 
 
+async def _enqueue(batch: Batch, pending: list[str]) -> None:
+    """Batch API mode: persist what the batch runner needs, including the original event bytes
+    (for the dead letter), so the Kafka offsets can be committed now."""
+    items = []
+    for document_id in pending:
+        record = batch.work[document_id].record
+        items.append(
+            {
+                "_id": repository.analysis_id(document_id, batch.ctx.settings.prompt_version),
+                "document_id": document_id,
+                "tenant_id": batch.work[document_id].event.tenant_id,
+                "status": repository.QUEUE_PENDING,
+                "batch_id": None,
+                "attempts": 0,
+                "alone": False,
+                "payload": record.value or b"",
+                "key": record.key,
+                "source": {
+                    "topic": record.topic,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                },
+                "request_id": batch.work[document_id].request_id,
+                "created_at": utc_now(),
+            }
+        )
+    await repository.enqueue(batch.ctx.db, items)
+    DOCUMENTS.labels("queued_for_batch").inc(len(items))
+
+
+def batch_from_queue(
+    ctx: AnalysisContext, items: list[MongoDocument], documents: dict[str, MongoDocument]
+) -> Batch:
+    """A Batch rebuilt from queued items, so Batch API results take the same storing,
+    failing and dead-lettering path as real-time ones."""
+    batch = Batch(ctx, documents=documents)
+    for item in items:
+        source = item["source"]
+        headers = (
+            [(REQUEST_ID_HEADER, str(item["request_id"]).encode())]
+            if item.get("request_id")
+            else []
+        )
+        record: ConsumerRecord[Any, Any] = ConsumerRecord(
+            topic=source["topic"],
+            partition=source["partition"],
+            offset=source["offset"],
+            timestamp=0,
+            timestamp_type=0,
+            key=item.get("key"),
+            value=bytes(item["payload"]),
+            checksum=None,
+            serialized_key_size=-1,
+            serialized_value_size=len(item["payload"]),
+            headers=headers,
+        )
+        event = DocumentIngested.model_validate_json(record.value or b"")
+        batch.work[item["document_id"]] = Work(event, record)
+    return batch
+
+
+def prepare_inputs(batch: Batch, document_ids: list[str]) -> list[DocumentInput]:
+    return [_input(batch, document_id) for document_id in document_ids]
+
+
+async def store_results(
+    batch: Batch, analyzed: dict[str, Analyzed], *, truncated: set[str]
+) -> None:
+    await _store_all(batch, analyzed, truncated=truncated)
+
+
+async def fail_document(batch: Batch, document_id: str, reason: str) -> None:
+    with bound_request_id(batch.work[document_id].request_id):
+        await _fail(batch, document_id, reason)
+
+
 def _input(batch: Batch, document_id: str) -> DocumentInput:
     document = batch.documents[document_id]
     return prepare_document(
@@ -221,6 +306,8 @@ async def _store_all(batch: Batch, analyzed: dict[str, Analyzed], *, truncated: 
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
         )
+        if ctx.settings.analysis_mode is AnalysisMode.BATCH:
+            cost *= ctx.settings.batch_price_factor
         analysis = Analysis(
             **result.result.model_dump(exclude={"sentiment"}),
             sentiment=Sentiment(**result.result.sentiment.model_dump()),

@@ -8,6 +8,7 @@ import orjson
 from pydantic import ValidationError
 
 from docflow.analysis.providers.base import DocumentResult
+from docflow.common.documents import Usage
 
 
 class MalformedAnswer(ValueError):
@@ -45,3 +46,18 @@ def parse_results(content: str | None, *, count: int) -> dict[int, DocumentResul
     for index in range(count):
         found.setdefault(index, "result missing from the answer")
     return found
+
+
+def split_usage(weights: list[int], *, prompt: int, completion: int) -> list[Usage]:
+    """Split a request's usage over its documents: prompt by each one's weight (its share of
+    the document tokens), completion evenly. The shares add up to the request's usage."""
+    total = sum(weights) or 1
+    count = len(weights)
+    shares = [
+        Usage(prompt_tokens=prompt * w // total, completion_tokens=completion // count)
+        for w in weights
+    ]
+    # Rounding remainders go to the first document so nothing is lost from the totals.
+    shares[0].prompt_tokens += prompt - sum(s.prompt_tokens for s in shares)
+    shares[0].completion_tokens += completion - sum(s.completion_tokens for s in shares)
+    return shares

@@ -19,7 +19,7 @@ from openai import AsyncOpenAI
 from docflow.analysis.batching import Packer, RequestPlan, TokenEstimator
 from docflow.analysis.metrics import DOCUMENTS_PER_REQUEST, RATE_LIMITED, REQUESTS
 from docflow.analysis.prompt import messages_for, response_format
-from docflow.analysis.providers.answers import MalformedAnswer, parse_results
+from docflow.analysis.providers.answers import MalformedAnswer, parse_results, split_usage
 from docflow.analysis.providers.base import Analyzed, DocumentInput, ProviderOutcome
 from docflow.analysis.ratelimit import RateLimiter, retry_after_seconds
 from docflow.analysis.retry import RetryPolicy
@@ -172,21 +172,11 @@ class OpenAIProvider:
         return RequestOutcome("ok", per_document)
 
     def _usage_shares(self, plan: RequestPlan, usage: object) -> list[Usage]:
-        """Split a request's usage over its documents: prompt by each one's share of the
-        document tokens, completion evenly. The sums equal the request's usage."""
-        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion = int(getattr(usage, "completion_tokens", 0) or 0)
-        weights = [self._packer.document_tokens(d) for d in plan.documents]
-        total = sum(weights) or 1
-        count = len(plan.documents)
-        shares = [
-            Usage(prompt_tokens=prompt * w // total, completion_tokens=completion // count)
-            for w in weights
-        ]
-        # Rounding remainders go to the first document so nothing is lost from the totals.
-        shares[0].prompt_tokens += prompt - sum(s.prompt_tokens for s in shares)
-        shares[0].completion_tokens += completion - sum(s.completion_tokens for s in shares)
-        return shares
+        return split_usage(
+            [self._packer.document_tokens(d) for d in plan.documents],
+            prompt=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
 
     def _retry(self, kind: str, reason: str) -> RequestOutcome:
         REQUESTS.labels(self.model, kind).inc()
