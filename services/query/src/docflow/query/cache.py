@@ -17,6 +17,7 @@ import logging
 import secrets
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
@@ -126,8 +127,17 @@ class CacheKeys:
 class Cache:
     """Cache operations that never raise on the read path: a Redis failure is a miss."""
 
-    def __init__(self, redis: Redis, *, keys: CacheKeys, retry_interval_s: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        keys: CacheKeys,
+        retry_interval_s: float,
+        fast_get: Callable[[str], Awaitable[bytes | None]] | None = None,
+    ) -> None:
         self.redis = redis
+        # The hit path's GET (fastget.PipelinedGet); redis-py's otherwise.
+        self._get = fast_get or redis.get
         self.keys = keys
         self.retry_interval_s = retry_interval_s
         self._down_until = 0.0
@@ -156,7 +166,7 @@ class Cache:
             BYPASS.inc()
             return None
         try:
-            raw = await self.redis.get(key)
+            raw = await self._get(key)
         except REDIS_ERRORS as exc:
             self._failed(exc)
             return None

@@ -9,24 +9,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
+from starlette.middleware import Middleware
 
 from docflow.common.app import create_service_app, run_service
-from docflow.common.clients import (
-    create_broker,
-    create_mongo_client,
-    create_redis,
-    ensure_topics,
-    mongo_database,
-)
+from docflow.common.clients import create_broker, create_redis, ensure_topics, mongo_database
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import Topic
 from docflow.common.health import HealthCheck
 from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
+from docflow.query import fastget, fastlane
 from docflow.query.cache import Cache, CacheKeys
+from docflow.query.clients import create_query_mongo_client
 from docflow.query.documents.handlers import register_handlers
 from docflow.query.documents.repository import DocumentRepository
 from docflow.query.documents.router import router as documents_router
+from docflow.query.fastget import PipelinedGet
+from docflow.query.fastlane import CachedDocumentLane
+from docflow.query.profiling import profiled
 from docflow.query.readthrough import CachePolicy
 from docflow.query.settings import QuerySettings
 from docflow.query.stats.repository import StatsRepository
@@ -55,13 +55,24 @@ async def _create_indexes(documents: DocumentRepository) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: QuerySettings = app.state.settings
-    mongo = create_mongo_client(settings)
+    mongo = create_query_mongo_client(settings)
     database = mongo_database(mongo, settings)
     redis = create_redis(settings)
+    redis_url = settings.redis_url.get_secret_value()
+    fast_get = (
+        PipelinedGet(
+            redis_url,
+            connect_timeout_s=settings.redis_timeout_s,
+            timeout_s=settings.redis_timeout_s,
+        )
+        if fastget.supports(redis_url)
+        else None
+    )
     cache = Cache(
         redis,
         keys=CacheKeys(settings.redis_key_prefix),
         retry_interval_s=settings.cache_retry_interval_s,
+        fast_get=fast_get.get if fast_get is not None else None,
     )
     documents = DocumentRepository(database[DOCUMENTS])
     broker = create_broker(settings)
@@ -78,6 +89,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await broker.stop()
+        if fast_get is not None:
+            fast_get.close()
         await redis.aclose()
         await mongo.close()
 
@@ -109,10 +122,18 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
     )
     app.include_router(documents_router)
     app.include_router(stats_router)
+    # Innermost (after request context, CORS and rate limits): cache hits of the hot route.
+    document_route = next(
+        route
+        for route in documents_router.routes
+        if getattr(route, "path", None) == f"{fastlane.PREFIX}{{document_id}}"
+    )
+    app.user_middleware.append(Middleware(CachedDocumentLane, route=document_route))
     return app
 
 
 def run() -> None:
     settings = load_settings(QuerySettings)
     configure_logging(service=settings.service_name, level=settings.log_level)
-    run_service(lambda: create_app(settings), settings)
+    with profiled(settings.profile_path):
+        run_service(lambda: create_app(settings), settings)

@@ -11,9 +11,9 @@ class QuerySettings(CommonSettings):
     service_name: str = "query"
     http_port: int = Field(default=8002, ge=1, le=65535)
 
-    # A read service must answer or fail within a request's budget: with MongoDB gone, a
-    # request waits at most this long for server selection before it gets a 503.
-    mongodb_timeout_ms: int = Field(default=1000, ge=100)
+    # With MongoDB gone, a read waits at most this long for a server before it gets a 503
+    # (the common MONGODB_TIMEOUT_MS still bounds connecting and each operation).
+    mongodb_server_selection_timeout_ms: int = Field(default=1000, ge=100)
 
     # Lifetimes of cached entries. Events keep documents fresh, so their TTL only bounds
     # memory; lists and stats also change on inserts, which send query no event, so their

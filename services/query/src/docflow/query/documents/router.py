@@ -6,10 +6,11 @@ OpenAPI page only, and nothing is validated or re-encoded on the way out.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from docflow.common.documents import DocumentStatus, SentimentLabel
@@ -18,7 +19,7 @@ from docflow.query.deps import CacheDep, DocumentsDep, PolicyDep, SettingsDep
 from docflow.query.documents import service
 from docflow.query.documents.filters import build_list_query
 from docflow.query.documents.schemas import DocumentOut, DocumentPage
-from docflow.query.errors import DocumentNotFound
+from docflow.query.errors import DocumentNotFound, InvalidFilter
 from docflow.query.responses import NOT_MODIFIED, cached_response
 from docflow.query.routing import QueryRoute
 
@@ -30,32 +31,63 @@ IfNoneMatch = Annotated[
 ]
 
 
+# The hot path. Its inputs are read from the request by hand and documented through
+# `openapi_extra`: FastAPI's per-request dependency and parameter solving cost more than the
+# whole cache hit (measured in tests/perf/bench_query.py; see the README).
+_DOCUMENT_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+_GET_DOCUMENT_PARAMETERS = [
+    {
+        "name": "include_content",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "boolean", "default": True},
+        "description": "Include the full text (it can be large).",
+    },
+    {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "An ETag from an earlier answer: 304 without a body if unchanged.",
+    },
+]
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
 @router.get(
     "/documents/{document_id}",
     response_model=APIResponse[DocumentOut],
-    responses=NOT_MODIFIED | error_responses(404, 429, 503),
+    responses=NOT_MODIFIED | error_responses(404, 422, 429, 503),
+    openapi_extra={"parameters": _GET_DOCUMENT_PARAMETERS},
 )
-async def get_document(
-    document_id: Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$")],
-    cache: CacheDep,
-    documents: DocumentsDep,
-    policy: PolicyDep,
-    include_content: Annotated[
-        bool, Query(description="Include the full text (it can be large).")
-    ] = True,
-    if_none_match: IfNoneMatch = None,
-) -> Response:
+async def get_document(document_id: str, request: Request) -> Response:
     """One document, its status and, once analyzed, its analysis."""
+    if _DOCUMENT_ID.match(document_id) is None:
+        raise DocumentNotFound(f"No document has the id {document_id[:64]}.")
+    state = request.app.state
     entry = await service.get_document(
-        cache=cache,
-        repository=documents,
-        policy=policy,
+        cache=state.cache,
+        repository=state.documents,
+        policy=state.cache_policy,
         document_id=document_id,
-        with_content=include_content,
+        with_content=_include_content(request),
     )
     if not entry.found:
         raise DocumentNotFound(f"No document has the id {document_id}.")
-    return cached_response(entry, if_none_match=if_none_match)
+    return cached_response(entry, if_none_match=request.headers.get("if-none-match"))
+
+
+def _include_content(request: Request) -> bool:
+    if not request.scope["query_string"]:
+        return True
+    value = request.query_params.get("include_content")
+    if value is None or value.lower() in ("true", "1", "yes", "on"):
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise InvalidFilter(
+        "include_content must be true or false.", details={"field": "include_content"}
+    )
 
 
 @router.get(
