@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -38,6 +39,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
@@ -319,12 +321,23 @@ def main() -> None:
         warm = argparse.Namespace(**{**vars(args), "duration": 2, "verbose": False})
         run_wrk("warm-up", service.url, script=script, args=warm)
         run_wrk("warm-up", bare.url, script=script, args=warm)
+        cpu_before = cpu_seconds(service.process, store.process if store else None)
         ingest_result = run_wrk("ingest POST /v1/documents", service.url, script=script, args=args)
+        cpu_after = cpu_seconds(service.process, store.process if store else None)
+        bare_cpu_before = cpu_seconds(bare.process, None)[0]
         bare_result = run_wrk("bare FastAPI (same JSON, 202)", bare.url, script=script, args=args)
+        bare_cpu = cpu_seconds(bare.process, None)[0] - bare_cpu_before
     finally:
         bare.stop()
         service.stop()
     print_results(ingest_result, bare_result, args)
+    per_doc = 1000 / max(ingest_result.accepted, 1)
+    print(
+        "CPU per accepted document: ingest service "
+        f"{(cpu_after[0] - cpu_before[0]) * per_doc:.2f} ms"
+        + (f", FerretDB {(cpu_after[1] - cpu_before[1]) * per_doc:.2f} ms" if store else "")
+        + f"; bare app {bare_cpu * 1000 / max(bare_result.accepted, 1):.2f} ms per request"
+    )
     stored, events = asyncio.run(
         stored_and_published(mongodb_uri, isolation.database, isolation.topic(Topic.INGESTED))
     )
@@ -381,6 +394,27 @@ class IngestProcess:
     def accepted_in_log(self) -> int:
         text = self.log_path.read_text(errors="replace")
         return text.count('"message":"POST /v1/documents 202"')
+
+
+def cpu_seconds(
+    service: subprocess.Popen[bytes] | None, store: subprocess.Popen[bytes] | None
+) -> tuple[float, float]:
+    """User + system CPU time of the service (and its children) and of the own FerretDB."""
+
+    def of(process: subprocess.Popen[bytes] | None, *, children: bool) -> float:
+        if process is None:
+            return 0.0
+        handle = psutil.Process(process.pid)
+        times = handle.cpu_times()
+        total = times.user + times.system
+        if children:
+            for child in handle.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    child_times = child.cpu_times()
+                    total += child_times.user + child_times.system
+        return float(total)
+
+    return of(service, children=True), of(store, children=False)
 
 
 def wait_http(url: str, *, timeout_s: float) -> bool:

@@ -113,18 +113,45 @@ async def test_a_redelivered_message_is_a_harmless_duplicate(
     assert len(await ingested_events(count=2, timeout_s=5)) == 1
 
 
-async def test_the_outbox_publishes_a_stored_document_whose_event_never_went_out(
-    app: Any, documents: Any, outbox: Any, ingested_events: Any, payload_of: Any, settled: Any
+async def test_the_outbox_of_a_replica_that_died_is_republished(
+    app: Any, documents: Any, outbox: Any, ingested_events: Any, payload_of: Any
 ) -> None:
-    created = utc_now() - timedelta(minutes=1)
-    pending = {"tenant_id": "default", "content_hash": "f" * 64, "created_at": created}
-    # As left by a publish that failed after the insert (broker down at that moment), next to
-    # an entry whose document insert failed (an orphan, dropped without an event).
-    await outbox.insert_many([{"_id": "outboxdoc", **pending}, {"_id": "orphan", **pending}])
-    await documents.insert_one(
-        {"_id": "outboxdoc", "content": "Stored, never announced.", "status": "queued", **pending}
+    now = utc_now()
+    # A replica that stopped checkpointing a while ago: everything it stored after its last
+    # `safe_before` may lack its event; what it stored before that was acknowledged.
+    await outbox.insert_one(
+        {
+            "_id": "deadreplica",
+            "safe_before": now - timedelta(minutes=5),
+            "heartbeat": now - timedelta(minutes=4),
+        }
+    )
+    base = {"status": "queued", "tenant_id": "default", "ingested_by": "deadreplica"}
+    await documents.insert_many(
+        [
+            {
+                **base,
+                "_id": "unsure",
+                "content_hash": "a" * 64,
+                "created_at": now - timedelta(minutes=4),
+            },
+            {
+                **base,
+                "_id": "acked",
+                "content_hash": "b" * 64,
+                "created_at": now - timedelta(minutes=6),
+            },
+        ]
     )
     events = await ingested_events(count=2, timeout_s=10)
-    assert [record.key for record in events] == [b"outboxdoc"]
-    assert payload_of(events[0])["content_hash"] == "f" * 64
-    assert await settled()
+    assert [record.key for record in events] == [b"unsure"]
+    assert payload_of(events[0])["content_hash"] == "a" * 64
+
+    async def checkpoint_gone() -> bool:
+        return await outbox.find_one({"_id": "deadreplica"}) is None
+
+    assert await wait_for(checkpoint_gone, timeout_s=10)
+    # The live replica keeps its own checkpoint fresh.
+    mine = await outbox.find_one({"_id": app.state.store.outbox.replica_id})
+    assert mine is not None
+    assert mine["heartbeat"] > now - timedelta(seconds=5)

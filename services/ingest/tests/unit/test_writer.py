@@ -45,7 +45,7 @@ async def test_a_failed_command_fails_every_item_of_its_batch_only() -> None:
 async def test_fire_and_forget_writes_finish_before_close() -> None:
     written: list[str] = []
 
-    async def flush(items: list[str]) -> Sequence[None | BaseException]:
+    async def flush(items: list[str]) -> Sequence[BaseException | None]:
         await asyncio.sleep(0.01)
         written.extend(items)
         return [None] * len(items)

@@ -1,7 +1,7 @@
 """Annotated dependency aliases for the clients and services held on `app.state`.
 
 The getters are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
-thread, and five thread hops per request cost more than the rest of a request's CPU time.
+thread, and a thread hop per dependency per request cost more than the rest of a request's CPU time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 
 from docflow.ingest.documents.idempotency import IdempotencyStore
-from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads.extraction import Extractor
@@ -25,10 +24,6 @@ async def get_store(request: Request) -> DocumentStore:
     return cast(DocumentStore, request.app.state.store)
 
 
-async def get_publisher(request: Request) -> IngestedPublisher:
-    return cast(IngestedPublisher, request.app.state.publisher)
-
-
 async def get_idempotency(request: Request) -> IdempotencyStore:
     return cast(IdempotencyStore, request.app.state.idempotency)
 
@@ -39,6 +34,5 @@ async def get_extractor(request: Request) -> Extractor:
 
 SettingsDep = Annotated[IngestSettings, Depends(get_settings)]
 StoreDep = Annotated[DocumentStore, Depends(get_store)]
-PublisherDep = Annotated[IngestedPublisher, Depends(get_publisher)]
 IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
 ExtractorDep = Annotated[Extractor, Depends(get_extractor)]

@@ -123,3 +123,8 @@ class StorageUnavailable(ServiceUnavailable):
 class ExtractorUnavailable(ServiceUnavailable):
     code = "extractor_unavailable"
     default_message = "Text extraction is busy or unavailable; try again shortly."
+
+
+class EventBacklogFull(ServiceUnavailable):
+    code = "event_backlog_full"
+    default_message = "Too many documents are waiting for the event broker; try again shortly."

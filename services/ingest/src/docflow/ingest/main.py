@@ -18,18 +18,19 @@ from docflow.common.clients import (
     ensure_topics,
     mongo_database,
 )
-from docflow.common.events import Topic
+from docflow.common.events import IncomingDocument, Topic
 from docflow.common.health import HealthCheck
 from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
 from docflow.ingest import asyncapi
 from docflow.ingest.documents import router as documents
 from docflow.ingest.documents.idempotency import IdempotencyStore
-from docflow.ingest.documents.outbox import run_sweeper
+from docflow.ingest.documents.outbox import Outbox
 from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.errors import StorageUnavailable
+from docflow.ingest.openapi import register_schemas
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads import router as uploads
 from docflow.ingest.uploads.extraction import Extractor
@@ -69,29 +70,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redis = create_redis(settings)
     broker = create_broker(settings)
     repository = DocumentRepository(mongo_database(mongo, settings))
-    store = DocumentStore(repository)
     publisher = IngestedPublisher(broker, settings)
+    outbox = Outbox(repository=repository, publisher=publisher, settings=settings)
+    store = DocumentStore(repository, outbox)
     extractor = Extractor(settings)
     app.state.mongo = mongo
     app.state.redis = redis
     app.state.broker = broker
     app.state.store = store
-    app.state.publisher = publisher
     app.state.extractor = extractor
     app.state.idempotency = IdempotencyStore(redis, settings)
     background: list[asyncio.Task[None]] = []
     try:
         await ensure_topics(settings, [settings.topic(topic) for topic in Topic])
-        processor = IncomingProcessor(
-            settings=settings, broker=broker, store=store, publisher=publisher
-        )
+        processor = IncomingProcessor(settings=settings, broker=broker, store=store)
         register_incoming(broker, processor)
         await broker.start()
         background.append(asyncio.create_task(_ensure_indexes(repository)))
         background.append(asyncio.create_task(extractor.warm_up()))
-        background.append(
-            asyncio.create_task(run_sweeper(settings=settings, store=store, publisher=publisher))
-        )
+        background.append(asyncio.create_task(outbox.run()))
         yield
     finally:
         for task in background:
@@ -99,8 +96,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await broker.stop()
         await store.close()
+        await outbox.close()  # publishes what it still can before the broker goes
+        await broker.stop()
         await asyncio.to_thread(extractor.close)
         await redis.aclose()
         await mongo.close()
@@ -141,6 +139,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(documents.batch_router)
     app.include_router(uploads.router)
     app.include_router(asyncapi.router)
+    register_schemas(app, IncomingDocument)
     return app
 
 

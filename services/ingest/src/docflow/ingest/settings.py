@@ -41,10 +41,13 @@ class IngestSettings(CommonSettings):
     # How long a first request holds its Idempotency-Key before a retry may run again.
     idempotency_lock_s: int = Field(default=60, ge=1)
 
-    # Transactional outbox: stored documents whose event failed to publish are retried.
-    outbox_sweep_interval_s: float = Field(default=5.0, gt=0)
-    outbox_grace_s: float = Field(default=10.0, ge=0)
-    outbox_batch_size: int = Field(default=100, ge=1)
+    # The outbox (documents/outbox.py): failed publishes are retried every sweep, and a
+    # replica whose checkpoint is this old is considered stopped and its outbox recovered.
+    outbox_sweep_interval_s: float = Field(default=2.0, gt=0)
+    outbox_dead_after_s: float = Field(default=60.0, gt=0)
+    # REST answers once a document is stored and publishes in the background; past this many
+    # unacknowledged events (Kafka down) it answers 503 instead of piling up more.
+    outbox_max_backlog: int = Field(default=10_000, ge=1)
     # A request waits at most this long for Kafka to acknowledge its event.
     publish_timeout_s: float = Field(default=10.0, gt=0)
 

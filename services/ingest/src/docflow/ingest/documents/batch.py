@@ -10,7 +10,6 @@ from pydantic import ValidationError
 
 from docflow.common.errors import DocflowError
 from docflow.common.events import IncomingDocument
-from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.service import ingest_document
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.settings import IngestSettings
@@ -40,7 +39,6 @@ async def ingest_item(
     *,
     settings: IngestSettings,
     store: DocumentStore,
-    publisher: IngestedPublisher,
 ) -> dict[str, Any]:
     try:
         document = IncomingDocument.model_validate(raw)
@@ -58,7 +56,6 @@ async def ingest_item(
             origin="api",
             settings=settings,
             store=store,
-            publisher=publisher,
         )
     except DocflowError as exc:
         return _failed(
@@ -81,15 +78,12 @@ async def ingest_batch(
     *,
     settings: IngestSettings,
     store: DocumentStore,
-    publisher: IngestedPublisher,
 ) -> dict[str, Any]:
     gate = asyncio.Semaphore(_ITEM_CONCURRENCY)
 
     async def bounded(index: int, raw: Any) -> dict[str, Any]:
         async with gate:
-            return await ingest_item(
-                index, raw, settings=settings, store=store, publisher=publisher
-            )
+            return await ingest_item(index, raw, settings=settings, store=store)
 
     results = await asyncio.gather(*(bounded(i, raw) for i, raw in enumerate(items)))
     accepted = sum(1 for result in results if result["success"])

@@ -1,55 +1,158 @@
-"""The outbox sweeper: publishes stored documents whose DocumentIngested never went out."""
+"""The outbox: every stored document gets its DocumentIngested, even across failures and crashes.
+
+Tracking happens in memory, plus one checkpoint per replica in the `ingest_outbox` collection:
+
+- A document is tracked from before its insert until Kafka acknowledges its event. A publish
+  that fails keeps it tracked, and this replica retries it every sweep.
+- Every sweep the replica records `safe_before`: the creation time of its oldest tracked
+  document (or now). Every document it stored before that instant has been published.
+- If a replica dies, its checkpoint stops advancing. After `outbox_dead_after_s` any replica
+  republishes that replica's documents created since its `safe_before` (a few seconds' worth;
+  duplicates are harmless, consumers are idempotent per document id) and deletes the checkpoint.
+
+Why not a `published` flag per document, or an outbox entry per document? Either costs a
+second and third write per document (flag update, entry insert and delete), and FerretDB
+rewrites a document by scanning its whole collection: measured here, an update by `_id` takes
+3 ms at 100 documents and 20 ms at 3,000. The checkpoint is one small write per replica per
+sweep, however many documents go through.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from docflow.common.events import utc_now
+from docflow.common.clients import MongoDocument
+from docflow.common.events import new_id, utc_now
 from docflow.ingest.documents.publisher import IngestedPublisher
-from docflow.ingest.documents.service import publish_pending
-from docflow.ingest.documents.store import DocumentStore
+from docflow.ingest.documents.repository import DocumentRepository
+from docflow.ingest.errors import StorageUnavailable
 from docflow.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
 
-# An entry whose document never appeared (the insert failed after the entry was written) is
-# dropped once it is this many grace periods old.
-_ORPHAN_GRACE_FACTOR = 6
+
+def event_fields(record: MongoDocument) -> MongoDocument:
+    """What republishing needs of a document: its id, tenant and content hash."""
+    return {key: record[key] for key in ("_id", "tenant_id", "content_hash", "created_at")}
 
 
-async def sweep_once(
-    *, settings: IngestSettings, store: DocumentStore, publisher: IngestedPublisher
-) -> int:
-    """Publish pending documents older than the grace period; returns how many went out."""
-    now = utc_now()
-    grace = timedelta(seconds=settings.outbox_grace_s)
-    # The grace period leaves in-flight requests time to publish their own event.
-    pending = await store.repository.find_pending(
-        created_before=now - grace, limit=settings.outbox_batch_size
-    )
-    published = 0
-    for entry in pending:
-        if not await store.repository.document_exists(entry["_id"]):
-            if entry["created_at"] < now - grace * _ORPHAN_GRACE_FACTOR:
-                await store.repository.remove_pending([entry["_id"]])
-            continue
-        if not await publish_pending(entry=entry, store=store, publisher=publisher):
-            break  # the broker is down: try again next round rather than hammering it
-        published += 1
-    if pending:
-        logger.info("outbox sweep", extra={"pending": len(pending), "published": published})
-    return published
+class Outbox:
+    def __init__(
+        self,
+        *,
+        repository: DocumentRepository,
+        publisher: IngestedPublisher,
+        settings: IngestSettings,
+    ) -> None:
+        self.repository = repository
+        self.publisher = publisher
+        self.settings = settings
+        self.replica_id = new_id()
+        self._tracked: dict[str, datetime] = {}  # document id -> created_at, until acknowledged
+        self._failed: dict[str, MongoDocument] = {}  # stored, but the publish failed: retry
+        self._background: set[asyncio.Task[bool]] = set()
 
+    def track(self, record: MongoDocument) -> None:
+        self._tracked[record["_id"]] = record["created_at"]
 
-async def run_sweeper(
-    *, settings: IngestSettings, store: DocumentStore, publisher: IngestedPublisher
-) -> None:
-    """Sweep forever at the configured interval (cancelled at shutdown)."""
-    while True:
-        await asyncio.sleep(settings.outbox_sweep_interval_s)
+    def forget(self, document_id: str) -> None:
+        """The document was not stored (duplicate or failed insert): nothing to publish."""
+        self._tracked.pop(document_id, None)
+        self._failed.pop(document_id, None)
+
+    def is_failed(self, document_id: str) -> bool:
+        return document_id in self._failed
+
+    @property
+    def backlog(self) -> int:
+        """Documents stored but not yet acknowledged by Kafka."""
+        return len(self._tracked)
+
+    def publish_later(self, record: MongoDocument) -> None:
+        """Publish in the background; the caller answers without waiting for Kafka."""
+        task = asyncio.create_task(self.publish(record))
+        self._background.add(task)  # a strong reference until done
+        task.add_done_callback(self._background.discard)
+
+    async def publish(self, record: MongoDocument) -> bool:
+        """Publish a stored document's event; on failure it stays tracked and is retried."""
+        entry = event_fields(record)
+        if await self._publish(entry):
+            self.forget(entry["_id"])
+            return True
+        self._failed[entry["_id"]] = entry
+        return False
+
+    async def _publish(self, document: MongoDocument) -> bool:
+        return await self.publisher.publish(
+            document_id=document["_id"],
+            tenant_id=document["tenant_id"],
+            content_hash=document["content_hash"],
+        )
+
+    def safe_before(self) -> datetime:
+        return min(self._tracked.values(), default=utc_now())
+
+    async def retry_failed(self) -> int:
+        published = 0
+        for entry in list(self._failed.values()):
+            if not await self.publish(entry):
+                break  # the broker is still down: next sweep
+            published += 1
+        return published
+
+    async def checkpoint(self) -> None:
+        await self.repository.save_checkpoint(
+            self.replica_id, safe_before=self.safe_before(), heartbeat=utc_now()
+        )
+
+    async def recover_dead_replicas(self) -> int:
+        """Republish what replicas that stopped checkpointing may have left unpublished."""
+        dead_before = utc_now() - timedelta(seconds=self.settings.outbox_dead_after_s)
+        recovered = 0
+        for checkpoint in await self.repository.stale_checkpoints(heartbeat_before=dead_before):
+            replica = checkpoint["_id"]
+            documents = await self.repository.stored_since(
+                replica=replica, created_from=checkpoint["safe_before"]
+            )
+            for document in documents:
+                if not await self._publish(document):
+                    return recovered  # broker down: the checkpoint stays for the next sweep
+                recovered += 1
+            await self.repository.delete_checkpoint(replica)
+            logger.warning(
+                "recovered the outbox of a stopped replica",
+                extra={"replica": replica, "republished": len(documents)},
+            )
+        return recovered
+
+    async def sweep(self) -> None:
+        await self.retry_failed()
+        await self.checkpoint()
+        await self.recover_dead_replicas()
+
+    async def run(self) -> None:
+        """Sweep forever at the configured interval (cancelled at shutdown)."""
+        while True:
+            await asyncio.sleep(self.settings.outbox_sweep_interval_s)
+            try:
+                await self.sweep()
+            except StorageUnavailable:
+                logger.warning("outbox sweep skipped: document store unavailable")
+            except Exception:
+                logger.exception("outbox sweep failed")
+
+    async def close(self) -> None:
+        """At shutdown: a clean replica leaves no checkpoint; one with failures leaves it."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.settings.publish_timeout_s)
         try:
-            await sweep_once(settings=settings, store=store, publisher=publisher)
-        except Exception:
-            logger.exception("outbox sweep failed")
+            await self.retry_failed()
+            if self._tracked:
+                await self.checkpoint()
+            else:
+                await self.repository.delete_checkpoint(self.replica_id)
+        except Exception as exc:
+            logger.warning("final outbox checkpoint failed", extra={"error": type(exc).__name__})

@@ -1,14 +1,14 @@
 """Every MongoDB query of the ingest service.
 
-Two collections: `documents` (shared by all services) and `ingest_outbox`, the transactional
-outbox: one small entry per document whose DocumentIngested is not yet acknowledged by Kafka.
+Two collections: `documents` (shared by all services) and `ingest_outbox`, one checkpoint
+per ingest replica (see outbox.py).
 Outages (no server, timeouts) surface as StorageUnavailable so callers can answer 503 or leave
 a Kafka message uncommitted; a duplicate surfaces as DuplicateDocument.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -87,22 +87,27 @@ class DocumentRepository:
         async with _storage_errors():
             return await self.documents.find_one({"_id": document_id}, {"_id": 1}) is not None
 
-    async def add_pending(self, entries: list[MongoDocument]) -> None:
-        """Outbox entries are written before their documents: a crash leaves no silent gap."""
+    async def save_checkpoint(
+        self, replica: str, *, safe_before: datetime, heartbeat: datetime
+    ) -> None:
         async with _storage_errors():
-            await self.outbox.insert_many(entries, ordered=False)
+            await self.outbox.replace_one(
+                {"_id": replica},
+                {"safe_before": safe_before, "heartbeat": heartbeat},
+                upsert=True,
+            )
 
-    async def remove_pending(self, document_ids: Sequence[str]) -> int:
+    async def stale_checkpoints(self, *, heartbeat_before: datetime) -> list[MongoDocument]:
         async with _storage_errors():
-            result = await self.outbox.delete_many({"_id": {"$in": list(document_ids)}})
-        return result.deleted_count
+            cursor = self.outbox.find({"heartbeat": {"$lt": heartbeat_before}})
+            return await cursor.to_list(None)
 
-    async def is_pending(self, document_id: str) -> bool:
+    async def delete_checkpoint(self, replica: str) -> None:
         async with _storage_errors():
-            return await self.outbox.find_one({"_id": document_id}, {"_id": 1}) is not None
+            await self.outbox.delete_one({"_id": replica})
 
-    async def find_pending(self, *, created_before: datetime, limit: int) -> list[MongoDocument]:
-        query: dict[str, Any] = {"created_at": {"$lt": created_before}}
+    async def stored_since(self, *, replica: str, created_from: datetime) -> list[MongoDocument]:
+        # Rare (a replica stopped uncleanly), so it has no index: every index costs each insert.
+        query: dict[str, Any] = {"ingested_by": replica, "created_at": {"$gte": created_from}}
         async with _storage_errors():
-            cursor = self.outbox.find(query).sort("created_at", ASCENDING).limit(limit)
-            return await cursor.to_list(limit)
+            return await self.documents.find(query, _SUMMARY).to_list(None)

@@ -1,34 +1,31 @@
 """The one path every document takes, whichever way it arrived (JSON, upload, Kafka).
 
-Persist first, publish second. The document is inserted together with an entry in the outbox
-collection, DocumentIngested is published, and only then the outbox entry is removed. If
-publishing fails the document stays stored and pending, and the outbox sweeper publishes it
-later: a stored document is never left without its event, and nothing is published for a
-failed write. (The outbox is a separate, small collection rather than a `published` flag on
-the document because FerretDB rewrites a document by scanning its whole collection: an update
-per document would make ingestion slower with every document stored.)
+Persist first, publish second: the document is inserted, then DocumentIngested is published.
+If publishing fails the document stays stored and the outbox (outbox.py) publishes it later,
+so a stored document is never left without its event, and nothing is published for a failed
+write. REST callers get their answer once the document is stored (`await_publish=False`):
+from then on the outbox answers for the event. The Kafka consumer waits for the broker's
+acknowledgement, because it commits the offset right after.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from docflow.common.clients import MongoDocument
 from docflow.common.documents import DocumentStatus
 from docflow.common.events import IncomingDocument, new_id, utc_now
-from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.repository import DuplicateDocument
 from docflow.ingest.documents.schemas import IngestOutcome, Origin, PreparedDocument
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.documents.validation import prepare_document
-from docflow.ingest.errors import StorageUnavailable
+from docflow.ingest.errors import EventBacklogFull, StorageUnavailable
 from docflow.ingest.settings import IngestSettings
 
-logger = logging.getLogger(__name__)
 
-
-def new_record(prepared: PreparedDocument, *, origin: Origin, now: datetime) -> MongoDocument:
+def new_record(
+    prepared: PreparedDocument, *, origin: Origin, replica: str, now: datetime
+) -> MongoDocument:
     return {
         "_id": new_id(),
         "tenant_id": prepared.tenant_id,
@@ -45,19 +42,9 @@ def new_record(prepared: PreparedDocument, *, origin: Origin, now: datetime) -> 
         "analysis": None,
         "error": None,
         "origin": origin,
+        # The ingest replica that stored it: its outbox answers for the event.
+        "ingested_by": replica,
     }
-
-
-async def publish_pending(
-    *, entry: MongoDocument, store: DocumentStore, publisher: IngestedPublisher
-) -> bool:
-    """Publish the event of a stored document and settle its outbox entry."""
-    published = await publisher.publish(
-        document_id=entry["_id"], tenant_id=entry["tenant_id"], content_hash=entry["content_hash"]
-    )
-    if published:
-        store.settle(entry["_id"])
-    return published
 
 
 async def ingest_document(
@@ -66,17 +53,18 @@ async def ingest_document(
     origin: Origin,
     settings: IngestSettings,
     store: DocumentStore,
-    publisher: IngestedPublisher,
+    await_publish: bool = False,
     republish_pending: bool = False,
 ) -> IngestOutcome:
     """Validate, sanitize, store once per (tenant, content) and queue for analysis."""
     prepared = prepare_document(document, settings=settings)
+    if store.outbox.backlog >= settings.outbox_max_backlog:
+        raise EventBacklogFull()
     return await store_prepared(
         prepared=prepared,
         origin=origin,
-        settings=settings,
         store=store,
-        publisher=publisher,
+        await_publish=await_publish,
         republish_pending=republish_pending,
     )
 
@@ -85,24 +73,20 @@ async def store_prepared(
     *,
     prepared: PreparedDocument,
     origin: Origin,
-    settings: IngestSettings,
     store: DocumentStore,
-    publisher: IngestedPublisher,
+    await_publish: bool,
     republish_pending: bool = False,
 ) -> IngestOutcome:
-    record = new_record(prepared, origin=origin, now=utc_now())
+    record = new_record(prepared, origin=origin, replica=store.outbox.replica_id, now=utc_now())
     try:
         await store.insert(record)
     except DuplicateDocument:
-        store.settle(record["_id"])  # its outbox entry was written in vain
-        return await _existing(
-            prepared=prepared,
-            settings=settings,
-            store=store,
-            publisher=publisher,
-            republish_pending=republish_pending,
-        )
-    published = await publish_pending(entry=record, store=store, publisher=publisher)
+        return await _existing(prepared=prepared, store=store, republish_pending=republish_pending)
+    if await_publish:
+        published = await store.outbox.publish(record)
+    else:
+        store.outbox.publish_later(record)
+        published = True  # as far as the caller is concerned: the outbox owns it now
     return IngestOutcome(
         document_id=record["_id"],
         status=DocumentStatus.QUEUED.value,
@@ -112,25 +96,18 @@ async def store_prepared(
 
 
 async def _existing(
-    *,
-    prepared: PreparedDocument,
-    settings: IngestSettings,
-    store: DocumentStore,
-    publisher: IngestedPublisher,
-    republish_pending: bool,
+    *, prepared: PreparedDocument, store: DocumentStore, republish_pending: bool
 ) -> IngestOutcome:
     """The first document with this content; no second event unless the first never went out."""
-    repository = store.repository
-    found = await repository.find_by_hash(
+    found = await store.repository.find_by_hash(
         tenant_id=prepared.tenant_id, content_hash=prepared.content_hash
     )
     if found is None:  # the duplicate vanished between insert and read: let the caller retry
         raise StorageUnavailable("The document store changed concurrently; try again.")
-    published = not await repository.is_pending(found["_id"])
-    stale = found["created_at"] < utc_now() - timedelta(seconds=settings.outbox_grace_s)
-    if not published and (republish_pending or stale):
-        # Its first publish failed (or, when forced, may still be in flight): help the outbox.
-        published = await publish_pending(entry=found, store=store, publisher=publisher)
+    published = not store.outbox.is_failed(found["_id"])
+    if not published and republish_pending:
+        # A redelivered Kafka message whose first publish failed: try again now.
+        published = await store.outbox.publish(found)
     return IngestOutcome(
         document_id=found["_id"],
         status=str(found.get("status", DocumentStatus.QUEUED.value)),

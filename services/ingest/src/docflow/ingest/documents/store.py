@@ -1,60 +1,42 @@
-"""The document store as the request path sees it: batched inserts and outbox bookkeeping.
+"""The document store as the request path sees it: batched inserts, and the outbox.
 
-A document and its outbox entry are written in bulk with whatever else is being submitted at
-the same moment (see writer.py). Once Kafka acknowledges the event the outbox entry is removed
-in the background: the caller does not wait for that, and if it is lost the sweeper publishes
-the event once more (consumers are idempotent per document id).
+Documents are inserted in bulk with whatever else is being submitted at the same moment (see
+writer.py): FerretDB serializes writes, so one command for many documents is what scales.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from docflow.common.clients import MongoDocument
+from docflow.ingest.documents.outbox import Outbox
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.writer import BatchWriter
 
 # One bulk command carries at most this many documents (FerretDB inserts in batches of 100).
 MAX_BATCH = 100
-
-
-def outbox_entry(record: MongoDocument) -> MongoDocument:
-    return {
-        "_id": record["_id"],
-        "tenant_id": record["tenant_id"],
-        "content_hash": record["content_hash"],
-        "created_at": record["created_at"],
-    }
+# Commands in flight at once: while one is written, FerretDB decodes the next (measured: two
+# in flight raise throughput under load; writes still serialize inside SQLite).
+MAX_IN_FLIGHT = 2
 
 
 class DocumentStore:
-    def __init__(self, repository: DocumentRepository) -> None:
+    def __init__(self, repository: DocumentRepository, outbox: Outbox) -> None:
         self.repository = repository
+        self.outbox = outbox
         self._inserts: BatchWriter[MongoDocument, None] = BatchWriter(
-            self._write_documents, max_batch=MAX_BATCH, name="documents"
+            repository.insert_many,
+            max_batch=MAX_BATCH,
+            name="documents",
+            max_in_flight=MAX_IN_FLIGHT,
         )
-        self._settles: BatchWriter[str, None] = BatchWriter(
-            self._remove_pending, max_batch=MAX_BATCH, name="outbox"
-        )
-
-    async def _write_documents(
-        self, records: list[MongoDocument]
-    ) -> Sequence[BaseException | None]:
-        await self.repository.add_pending([outbox_entry(record) for record in records])
-        return await self.repository.insert_many(records)
-
-    async def _remove_pending(self, document_ids: list[str]) -> Sequence[BaseException | None]:
-        await self.repository.remove_pending(document_ids)
-        return [None] * len(document_ids)
 
     async def insert(self, record: MongoDocument) -> None:
-        """Store a new document, pending publication; raises DuplicateDocument."""
-        await self._inserts.submit(record)
-
-    def settle(self, document_id: str) -> None:
-        """The event is out (or there is none to send): drop the outbox entry, in background."""
-        self._settles.submit_nowait(document_id)
+        """Store a new document; raises DuplicateDocument or the write's own error."""
+        self.outbox.track(record)
+        try:
+            await self._inserts.submit(record)
+        except BaseException:
+            self.outbox.forget(record["_id"])
+            raise
 
     async def close(self) -> None:
         await self._inserts.close()
-        await self._settles.close()

@@ -24,12 +24,20 @@ logger = logging.getLogger(__name__)
 
 
 class BatchWriter(Generic[ItemT, ResultT]):
-    def __init__(self, flush: Flush[ItemT, ResultT], *, max_batch: int, name: str) -> None:
+    def __init__(
+        self,
+        flush: Flush[ItemT, ResultT],
+        *,
+        max_batch: int,
+        name: str,
+        max_in_flight: int = 1,
+    ) -> None:
         self._flush = flush
         self._max_batch = max_batch
         self._name = name
+        self._max_in_flight = max_in_flight
         self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: ItemT) -> ResultT:
         """Write `item` with whatever else is waiting; raises that item's own failure."""
@@ -43,8 +51,10 @@ class BatchWriter(Generic[ItemT, ResultT]):
     def _enqueue(self, item: ItemT) -> asyncio.Future[ResultT]:
         future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain(), name=f"batch-writer-{self._name}")
+        if len(self._workers) < self._max_in_flight:
+            worker = asyncio.create_task(self._drain(), name=f"batch-writer-{self._name}")
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
         return future
 
     async def _drain(self) -> None:
@@ -77,5 +87,5 @@ class BatchWriter(Generic[ItemT, ResultT]):
 
     async def close(self) -> None:
         """Finish what is queued (called at shutdown)."""
-        if self._worker is not None and not self._worker.done():
-            await asyncio.wait({self._worker}, timeout=10)
+        if self._workers:
+            await asyncio.wait(set(self._workers), timeout=10)

@@ -18,7 +18,6 @@ from docflow.common.errors import RateLimited
 from docflow.ingest.deps import (
     ExtractorDep,
     IdempotencyDep,
-    PublisherDep,
     SettingsDep,
     StoreDep,
 )
@@ -98,7 +97,6 @@ async def upload_document(
     settings: SettingsDep,
     extractor: ExtractorDep,
     store: StoreDep,
-    publisher: PublisherDep,
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -112,7 +110,6 @@ async def upload_document(
             settings=settings,
             extractor=extractor,
             store=store,
-            publisher=publisher,
         )
         return outcome.status_code, outcome.as_data()
 

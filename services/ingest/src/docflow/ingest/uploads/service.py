@@ -7,7 +7,6 @@ from pathlib import PurePosixPath
 
 from docflow.common.documents import ContentType, MetadataValue
 from docflow.common.events import IncomingDocument
-from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.schemas import IngestOutcome
 from docflow.ingest.documents.service import ingest_document
 from docflow.ingest.documents.store import DocumentStore
@@ -55,7 +54,6 @@ async def ingest_upload(
     settings: IngestSettings,
     extractor: Extractor,
     store: DocumentStore,
-    publisher: IngestedPublisher,
 ) -> IngestOutcome:
     kind = declared_kind(form.file_name, form.content_type)
     if not form.data:
@@ -68,7 +66,6 @@ async def ingest_upload(
             origin="upload",
             settings=settings,
             store=store,
-            publisher=publisher,
         )
     except EmptyContent:
         raise EmptyDocument() from None

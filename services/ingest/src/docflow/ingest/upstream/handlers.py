@@ -25,7 +25,6 @@ from docflow.common.errors import DocflowError
 from docflow.common.events import Topic
 from docflow.common.kafka import SourcePosition, publish_dead_letter
 from docflow.common.metrics import KAFKA_MESSAGES
-from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.service import ingest_document
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.settings import IngestSettings
@@ -50,12 +49,10 @@ class IncomingProcessor:
         settings: IngestSettings,
         broker: KafkaBroker,
         store: DocumentStore,
-        publisher: IngestedPublisher,
     ) -> None:
         self.settings = settings
         self.broker = broker
         self.store = store
-        self.publisher = publisher
         self.topic = settings.topic(Topic.INCOMING)
         self._gate = asyncio.Semaphore(settings.incoming_concurrency)
         self._retries: dict[Position, int] = {}
@@ -103,7 +100,8 @@ class IncomingProcessor:
                 origin="kafka",
                 settings=self.settings,
                 store=self.store,
-                publisher=self.publisher,
+                # The offset is committed next: the event must be out first.
+                await_publish=True,
                 # A redelivery publishes a stored-but-unpublished document at once.
                 republish_pending=position in self._retries,
             )
