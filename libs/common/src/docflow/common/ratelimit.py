@@ -19,6 +19,7 @@ from typing import cast
 from fastapi import FastAPI, Request
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
+from slowapi.wrappers import Limit
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -77,9 +78,12 @@ async def _rate_limit_exceeded(request: Request, exc: Exception) -> Response:
 class RateLimitMiddleware:
     """Counts every HTTP request against the client's budget, except on `exempt_paths`.
 
-    It hits the application limits itself rather than through slowapi's request check, which
-    costs more than the count (a signature inspection and list building per request).
+    It counts the application limits itself, as limits' fixed-window strategy does, rather
+    than through slowapi's request check, which costs more than the count (a signature
+    inspection per request); each client's storage keys are built once.
     """
+
+    _MAX_CACHED_CLIENTS = 10_000
 
     def __init__(self, app: ASGIApp, *, limiter: Limiter, exempt_paths: Iterable[str]) -> None:
         self.app = app
@@ -87,6 +91,7 @@ class RateLimitMiddleware:
         self.exempt_paths = frozenset(exempt_paths)
         self.limits = [limit for group in limiter._application_limits for limit in group]
         self.key_prefix = limiter._key_prefix
+        self._keys: dict[str, list[str]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -97,16 +102,30 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        keys = (self.key_prefix, client[0] if client else "127.0.0.1", "global")
-        strategy = self.limiter.limiter
-        for limit in self.limits:
-            if not strategy.hit(limit.limit, *keys):
-                request = Request(scope, receive)
-                request.state.view_rate_limit = (limit.limit, list(keys))
-                response = await _rate_limit_exceeded(request, RateLimitExceeded(limit))
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        address = client[0] if client else "127.0.0.1"
+        exceeded = self._hit(address)
+        if exceeded is None:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        request.state.view_rate_limit = (exceeded.limit, [self.key_prefix, address, "global"])
+        response = await _rate_limit_exceeded(request, RateLimitExceeded(exceeded))
+        await response(scope, receive, send)
+
+    def _hit(self, client: str) -> Limit | None:
+        keys = self._keys.get(client)
+        if keys is None:
+            if len(self._keys) >= self._MAX_CACHED_CLIENTS:
+                self._keys.clear()
+            keys = self._keys[client] = [
+                limit.limit.key_for(self.key_prefix, client, "global") for limit in self.limits
+            ]
+        storage = self.limiter.limiter.storage  # the memory fallback while Redis is "dead"
+        for limit, key in zip(self.limits, keys, strict=True):
+            item = limit.limit
+            if storage.incr(key, item.get_expiry(), amount=1) > item.amount:
+                return limit
+        return None
 
 
 def install_rate_limiting(
