@@ -7,12 +7,14 @@ hiredis parses the replies in order: a few microseconds per GET. Everything else
 invalidation) stays on redis-py.
 
 Any failure raises ConnectionError or TimeoutError (both OSError), which the cache treats as
-"Redis is down"; the next call after that connects again.
+"Redis is down"; the next call after that connects again. Timeouts are watched per connection
+(the oldest command in flight), not per call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import Any, cast
 
@@ -26,6 +28,8 @@ class _Reply(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
         self.outgoing: list[bytes] = []
+        self.sent_at: deque[float] = deque()  # when each waiting command was sent
+        self.failure: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement the interface without subclassing asyncio.Transport.
@@ -41,6 +45,7 @@ class _Reply(asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self._write)
         self.outgoing.append(command)
         self.waiting.append(waiter)
+        self.sent_at.append(time.monotonic())
 
     def _write(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -52,6 +57,7 @@ class _Reply(asyncio.Protocol):
         try:
             while (reply := self.reader.gets()) is not False:
                 waiter = self.waiting.popleft()
+                self.sent_at.popleft()
                 if waiter.done():  # its caller timed out; the reply still keeps the order
                     continue
                 if isinstance(reply, hiredis.ReplyError):
@@ -61,13 +67,18 @@ class _Reply(asyncio.Protocol):
         except (hiredis.ProtocolError, IndexError):
             self.abort()
 
-    def abort(self) -> None:
+    def abort(self, reason: Exception | None = None) -> None:
+        self.failure = reason
         if self.transport is not None:
             self.transport.abort()
 
+    def oldest_wait_s(self) -> float:
+        return time.monotonic() - self.sent_at[0] if self.sent_at else 0.0
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
-        failure = ConnectionError("redis connection lost")
+        self.sent_at.clear()
+        failure = self.failure or ConnectionError("redis connection lost")
         while self.waiting:
             waiter = self.waiting.popleft()
             if not waiter.done():
@@ -93,6 +104,7 @@ class PipelinedGet:
         self.timeout_s = timeout_s
         self._protocol: _Reply | None = None
         self._connecting: asyncio.Lock | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def get(self, key: str) -> bytes | None:
         protocol = self._protocol
@@ -101,13 +113,19 @@ class PipelinedGet:
         encoded = key.encode()
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         protocol.send(b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(encoded), encoded), waiter)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                value: bytes | None = await waiter
-        except TimeoutError:
-            protocol.abort()  # a Redis that stopped answering: fail the rest, reconnect next time
-            raise
+        value: bytes | None = await waiter
         return value
+
+    def _watch(self) -> None:
+        """Every half timeout: a connection whose oldest command waits too long is dropped,
+        failing its commands; a per-call timeout would cost more than the GET itself."""
+        protocol = self._protocol
+        if protocol is None or not protocol.usable:
+            self._watchdog = None
+            return
+        if protocol.oldest_wait_s() > self.timeout_s:
+            protocol.abort(TimeoutError("redis did not answer in time"))
+        self._watchdog = asyncio.get_running_loop().call_later(self.timeout_s / 2, self._watch)
 
     async def _connect(self) -> _Reply:
         if self._connecting is None:
@@ -123,9 +141,14 @@ class PipelinedGet:
                     protocol.send(command, waiter)
                     await waiter
             self._protocol = protocol
+            if self._watchdog is None:
+                self._watchdog = loop.call_later(self.timeout_s / 2, self._watch)
             return protocol
 
     def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if self._protocol is not None:
             self._protocol.abort()
             self._protocol = None
