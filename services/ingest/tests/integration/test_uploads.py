@@ -204,3 +204,25 @@ async def test_an_upload_retried_with_its_idempotency_key_is_replayed(
     assert again.json()["data"] == first.json()["data"]
     assert again.headers["idempotency-replayed"] == "true"
     assert await documents.count_documents({}) == 1
+
+
+async def test_uploads_have_their_own_tighter_rate_limit(isolation: Any, code_of: Any) -> None:
+    from asgi_lifespan import LifespanManager
+
+    from docflow.ingest.main import create_app
+
+    app = create_app(IngestSettings(rate_limit_upload="2/minute"))
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            statuses = [
+                (await upload(client, f"n{i}.txt", f"note {i}".encode(), "text/plain")).status_code
+                for i in range(3)
+            ]
+            assert statuses[:2] == [202, 202]
+            assert statuses[2] == 429
+            limited = await upload(client, "n9.txt", b"note 9", "text/plain")
+            assert code_of(limited) == "rate_limited"
+            assert int(limited.headers["retry-after"]) >= 1
+            # JSON documents are not held back by the upload limit.
+            assert (await client.post("/v1/documents", json={"content": "x"})).status_code == 202
