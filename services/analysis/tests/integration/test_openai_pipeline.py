@@ -309,3 +309,34 @@ async def test_a_tenant_over_its_daily_budget_is_deferred(
             return await count(mongo_client, isolation, spender_done) >= 2
 
         assert await until(resumed, timeout_s=60)
+
+
+async def test_identical_content_in_one_batch_is_analyzed_once(
+    fake_openai: Callable[..., FakeOpenAIServer],
+    use_fake: Callable[..., None],
+    fast_retries: None,
+    isolation: Isolation,
+    mongo_client: Mongo,
+    test_db: object,
+    insert_documents: Insert,
+    publish_ingested: Publish,
+    until: Until,
+) -> None:
+    server = fake_openai()
+    use_fake(server)
+    text = "Identical press release about Acme's strong quarter."
+    documents = [
+        *(await insert_documents([text], tenant_id="a")),
+        *(await insert_documents([text], tenant_id="b")),
+        *(await insert_documents([text], tenant_id="c")),
+    ]
+
+    async with running_app():
+        await publish_ingested(documents)
+
+        async def done() -> bool:
+            return await count(mongo_client, isolation, {"status": "analyzed"}) == 3
+
+        assert await until(done, timeout_s=60)
+
+    assert (await server.stats())["documents_total"] == 1

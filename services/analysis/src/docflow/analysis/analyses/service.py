@@ -98,7 +98,39 @@ async def process_batch(ctx: AnalysisContext, records: Sequence[ConsumerRecord[A
     if ctx.settings.analysis_mode is AnalysisMode.BATCH:
         await _enqueue(batch, pending)  # the batch runner submits them (analyses/batch_mode.py)
         return
+    pending, twins = _split_twins(batch, pending)
     await _analyze(batch, pending)
+    if twins:
+        await _copy_to_twins(batch, twins)
+
+
+def _split_twins(batch: Batch, pending: list[str]) -> tuple[list[str], list[str]]:
+    """Identical content twice in one batch (other tenants) is analyzed once, then copied."""
+    first: dict[object, str] = {}
+    unique, twins = [], []
+    for document_id in pending:
+        content_hash = batch.documents[document_id].get("content_hash")
+        if content_hash is not None and content_hash in first:
+            twins.append(document_id)
+        else:
+            first.setdefault(content_hash, document_id)
+            unique.append(document_id)
+    return unique, twins
+
+
+async def _copy_to_twins(batch: Batch, twins: list[str]) -> None:
+    ctx = batch.ctx
+    hashes = sorted({str(batch.documents[i].get("content_hash")) for i in twins})
+    _, reusable = await repository.related_analyses(
+        ctx.db,
+        document_ids=[],
+        content_hashes=hashes,
+        model=ctx.provider.model,
+        prompt_version=ctx.settings.prompt_version,
+    )
+    left = await _reuse_identical_content(batch, twins, reusable)
+    # The original failed: its twins get their own chance rather than sharing its fate.
+    await _analyze(batch, left)
 
 
 async def _accept(batch: Batch, record: ConsumerRecord[Any, Any]) -> None:
