@@ -233,7 +233,7 @@ async def _analyze(batch: Batch, pending: list[str]) -> None:
             with bound_request_id(batch.work[document_id].request_id):
                 await _fail(batch, document_id, reason)
         if outcome.quota_blocked:
-            ctx.gate.close("insufficient_quota")
+            ctx.gate.close(outcome.blocked_reason or "insufficient_quota")
         inputs = [d for d in inputs if d.document_id in outcome.quota_blocked]
 
 

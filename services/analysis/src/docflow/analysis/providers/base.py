@@ -63,6 +63,7 @@ class ProviderOutcome:
     analyzed: dict[str, Analyzed] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     quota_blocked: set[str] = field(default_factory=set)
+    blocked_reason: str | None = None
 
 
 class Provider(Protocol):

@@ -96,6 +96,7 @@ class OpenAIProvider:
             for plan, result in zip(plans, results, strict=True):
                 if result.kind == "quota":
                     outcome.quota_blocked.update(d.document_id for d in plan.documents)
+                    outcome.blocked_reason = result.reason
                     continue
                 if result.kind == "rate_limited":
                     grouped.extend(plan.documents)  # not the documents' fault: no attempt spent
