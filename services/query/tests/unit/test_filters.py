@@ -45,7 +45,7 @@ def test_every_filter_becomes_one_clause() -> None:
             {"status": "queued"},
             {"analysis.sentiment.label": "negative"},
             {"analysis.language": "en"},
-            {"analysis.keywords": {"$in": ["Revenue", "revenue"]}},
+            {"analysis.keywords": {"$in": ["REVENUE", "Revenue", "revenue"]}},
             {"source": "crm"},
             {"created_at": {"$gte": after, "$lt": before}},
         ]
@@ -126,3 +126,14 @@ def test_digest_names_the_exact_query() -> None:
     digests |= {keyword.digest(), source.digest()}
     assert len(digests) == 5
     assert decode_cursor(token).document_id == "c" * 32
+
+
+def test_keyword_matches_its_usual_spellings() -> None:
+    from docflow.query.documents.repository import keyword_spellings
+
+    assert keyword_spellings("record revenue") == [
+        "RECORD REVENUE",
+        "Record Revenue",
+        "Record revenue",
+        "record revenue",
+    ]

@@ -120,6 +120,11 @@ async def _recompute_missing(
         filled = await _wait_for(cache, key=key, wait_s=stampede.wait_s)
         # Whoever holds the lock fills the key; without the lock we only answer.
         return filled if filled is not None else await _compute(load, lifetime)
+    # Another request may have filled it and let go of the lock since our miss.
+    filled = await cache.get(key)
+    if filled is not None and filled.is_fresh(time.time()):
+        await cache.release(key, token=token)
+        return filled
     try:
         fresh = await _compute(load, lifetime)
     except BaseException:

@@ -98,10 +98,7 @@ def match_list_query(query: ListQuery) -> dict[str, Any]:
     if query.language is not None:
         clauses.append({"analysis.language": query.language})
     if query.keyword is not None:
-        # Whole-keyword match, as given or in lower case ($regex would skip the index).
-        clauses.append(
-            {"analysis.keywords": {"$in": sorted({query.keyword, query.keyword.lower()})}}
-        )
+        clauses.append({"analysis.keywords": {"$in": keyword_spellings(query.keyword)}})
     if query.source is not None:
         clauses.append({"source": query.source})
     created: dict[str, Any] = {}
@@ -124,3 +121,14 @@ def match_list_query(query: ListQuery) -> dict[str, Any]:
     if not clauses:
         return {}
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def keyword_spellings(keyword: str) -> list[str]:
+    """The usual spellings of a keyword: as given, lower, upper, capitalized and title case.
+
+    Keywords are stored as the analyzer wrote them ("Acme", "record revenue"). An `$in` over
+    these spellings finds them whatever the case the client typed, and an index on
+    `analysis.keywords` serves it; a case-insensitive `$regex` could not use the index.
+    """
+    variants = (keyword, keyword.lower(), keyword.upper(), keyword.capitalize(), keyword.title())
+    return sorted(set(variants))
