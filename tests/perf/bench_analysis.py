@@ -7,12 +7,20 @@ as ingest does. Two runs: packed requests (the service's defaults), then one doc
 request as the baseline. Each run gets a fresh fake server (full rate-limit buckets) and its own
 topics and database.
 
-    uv run python tests/perf/bench_analysis.py [--documents 1000]
+    uv run python tests/perf/bench_analysis.py [--documents 1000] [--only-packed]
+
+A second section runs the OpenAI provider alone (no Kafka, no database) on the same documents in
+Kafka-batch-sized chunks, after draining the fake's buckets and one warm-up answer: that is the
+limiter's steady state, the figure the rate-limit target is about. Its ceiling counts what the
+buckets held at the start (read from the warm-up's headers) plus the refill over the run.
 
 Ceiling: the most documents the two limits allow in the run's duration T, starting from full
 buckets as the server does: min((RPM + RPM/60*T) * documents per request,
 (TPM + TPM/60*T) / tokens charged per document), where the tokens charged are the prompt plus the
-completion reserved (the server charges max_completion_tokens up front).
+completion reserved (the server charges max_completion_tokens up front; taken as 1.5x the
+observed completion, the service's reservation once it has seen answers). The steady-state
+ceiling leaves out the initial full buckets: min(RPM * documents per request, TPM / tokens
+charged per document) / 60.
 """
 
 from __future__ import annotations
@@ -32,8 +40,14 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
+from docflow.analysis.batching import TokenEstimator
+from docflow.analysis.providers.base import DocumentInput
+from docflow.analysis.providers.openai import OpenAIProvider, create_client
+from docflow.analysis.ratelimit import RateLimiter
+from docflow.analysis.settings import AnalysisSettings, LLMProvider
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id
 from docflow.common.testing import ServiceProcess, free_port, new_isolation, produce_raw
@@ -152,6 +166,7 @@ async def run(*, label: str, documents: int, per_request: int, workdir: Path) ->
     rpm_docs = (RPM + RPM / 60 * elapsed) * docs_per_request
     tpm_docs = (TPM + TPM / 60 * elapsed) / charged_per_doc
     ceiling = min(rpm_docs, tpm_docs) / elapsed
+    steady = min(RPM * docs_per_request, TPM / charged_per_doc) / 60
     throughput = documents / elapsed
     return {
         "label": label,
@@ -159,6 +174,8 @@ async def run(*, label: str, documents: int, per_request: int, workdir: Path) ->
         "docs_per_s": throughput,
         "ceiling_docs_per_s": ceiling,
         "share_of_ceiling": min(throughput / ceiling, 9.99),
+        "steady_ceiling_docs_per_s": steady,
+        "share_of_steady_ceiling": throughput / steady,
         "requests_per_100_docs": stats["requests_total"] / documents * 100,
         "docs_per_request": docs_per_request,
         "overhead_prompt_tokens_per_doc": (stats["prompt_tokens_total"] - own_tokens) / documents,
@@ -182,6 +199,119 @@ async def wait_announced(topic: str, documents: int, *, started: float) -> None:
                 seen.update(r.key for r in records if r.key is not None)
     finally:
         await consumer.stop()
+
+
+async def fake_stats(port: int) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        stats: dict[str, Any] = (await client.get(f"http://127.0.0.1:{port}/_admin/stats")).json()
+        return stats
+
+
+def stats_delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    keys = ("requests_total", "documents_total", "prompt_tokens_total", "completion_tokens_total")
+    delta = {key: after[key] - before[key] for key in keys}
+    statuses = set(after["by_status"]) | set(before["by_status"])
+    delta["by_status"] = {
+        code: after["by_status"].get(code, 0) - before["by_status"].get(code, 0)
+        for code in statuses
+    }
+    return delta
+
+
+async def drain_fake(port: int) -> None:
+    """Empty the fake's buckets, as a backlog that has run for a while would have: one request
+    as large as the TPM limit allows, then requests until the RPM bucket is empty."""
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    headers = {"authorization": "Bearer drain"}
+    big = "x" * ((TPM - 200) * 4)
+    async with httpx.AsyncClient(headers=headers, timeout=60) as client:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": big}]}
+        await client.post(url, json=body)
+        tiny = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        semaphore = asyncio.Semaphore(50)
+
+        async def one() -> None:
+            async with semaphore:
+                await client.post(url, json=tiny)
+
+        await asyncio.gather(*(one() for _ in range(RPM)))
+
+
+async def run_provider_only(
+    *, label: str, documents: int, per_request: int, workdir: Path
+) -> dict[str, Any]:
+    """The OpenAI provider alone (no Kafka, no database), fed Kafka-batch-sized chunks one after
+    the other as the handler does, against drained buckets: the limiter's steady state."""
+    fake, port = start_fake(workdir / f"fake-{label}.log")
+    settings = AnalysisSettings(
+        llm_provider=LLMProvider.OPENAI,
+        openai_api_key=SecretStr("bench-key"),
+        openai_base_url=f"http://127.0.0.1:{port}/v1",
+        max_documents_per_request=per_request,
+        rate_limit_rpm=RPM,
+        rate_limit_tpm=TPM,
+    )
+    estimator = TokenEstimator()
+    provider = OpenAIProvider(
+        settings=settings,
+        client=create_client(settings),
+        limiter=RateLimiter(rpm=RPM, tpm=TPM),
+        estimator=estimator,
+    )
+    try:
+        await drain_fake(port)
+        # Warm-up: one answer teaches the limiter the server's state, as in a running service.
+        await provider.analyze([DocumentInput("warm-up", "default", document_text(-1))])
+        # What the buckets still hold now (the drain took a moment, the server refilled).
+        start_requests, start_tokens = (
+            provider.limiter.requests.level,
+            provider.limiter.tokens.level,
+        )
+        # Counters are compared before and after (a reset would also refill the buckets).
+        before = await fake_stats(port)
+        texts = [document_text(i) for i in range(documents)]
+        inputs = [DocumentInput(f"d{i}", "default", t) for i, t in enumerate(texts)]
+        chunk = settings.consumer_max_records
+        started = time.monotonic()
+        analyzed = 0
+        for start in range(0, documents, chunk):
+            outcome = await provider.analyze(inputs[start : start + chunk])
+            analyzed += len(outcome.analyzed)
+        elapsed = time.monotonic() - started
+        stats = stats_delta(await fake_stats(port), before)
+    finally:
+        await provider.aclose()
+        fake.terminate()
+    if analyzed != documents:
+        raise RuntimeError(f"{label}: {analyzed} of {documents} analyzed")
+    answered = stats["by_status"].get("200", 0)
+    docs_per_request = stats["documents_total"] / max(1, answered)
+    reserve = estimator.completion_reserve(ceiling=settings.completion_tokens_per_document)
+    charged = stats["prompt_tokens_total"] / documents + reserve + 20 / docs_per_request
+    steady = min(RPM * docs_per_request, TPM / charged) / 60
+    ceiling = (
+        min(
+            (max(0.0, start_requests) + RPM / 60 * elapsed) * docs_per_request,
+            (max(0.0, start_tokens) + TPM / 60 * elapsed) / charged,
+        )
+        / elapsed
+    )
+    throughput = documents / elapsed
+    own_tokens = sum(math.ceil(len(t) / 4) for t in texts)
+    return {
+        "label": label,
+        "seconds": elapsed,
+        "docs_per_s": throughput,
+        "ceiling_docs_per_s": ceiling,
+        "share_of_ceiling": throughput / ceiling,
+        "steady_ceiling_docs_per_s": steady,
+        "share_of_steady_ceiling": throughput / steady,
+        "requests_per_100_docs": stats["requests_total"] / documents * 100,
+        "docs_per_request": docs_per_request,
+        "overhead_prompt_tokens_per_doc": (stats["prompt_tokens_total"] - own_tokens) / documents,
+        "share_429": stats["by_status"].get("429", 0) / max(1, stats["requests_total"]),
+        "binding_limit": "RPM" if RPM * docs_per_request < TPM / charged else "TPM",
+    }
 
 
 def _stored(content: str) -> dict[str, Any]:
@@ -210,6 +340,8 @@ def report(result: dict[str, Any]) -> None:
         f"{result['label']:<10} {result['seconds']:7.1f} s  {result['docs_per_s']:7.2f} docs/s  "
         f"ceiling {result['ceiling_docs_per_s']:7.2f} docs/s ({result['binding_limit']})  "
         f"reached {result['share_of_ceiling']:6.1%}  "
+        f"(steady-state ceiling {result['steady_ceiling_docs_per_s']:6.2f} docs/s, "
+        f"reached {result['share_of_steady_ceiling']:6.1%})  "
         f"requests/100 docs {result['requests_per_100_docs']:6.1f}  "
         f"docs/request {result['docs_per_request']:5.2f}  "
         f"extra prompt tokens/doc {result['overhead_prompt_tokens_per_doc']:6.1f}  "
@@ -220,18 +352,36 @@ def report(result: dict[str, Any]) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=1000)
+    parser.add_argument("--only-packed", action="store_true", help="skip the baseline run")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-analysis-"))
     print(
         f"analysis benchmark: {args.documents} documents, fake at {RPM} RPM, {TPM} TPM, "
         f"{LATENCY_MS} ms latency (logs in {workdir})"
     )
+    print("through the real stack (Kafka + FerretDB + a real analysis process):")
     packed = await run(label="packed", documents=args.documents, per_request=16, workdir=workdir)
     report(packed)
-    if os.environ.get("BENCH_ONLY_PACKED"):
-        return
-    baseline = await run(label="baseline", documents=args.documents, per_request=1, workdir=workdir)
-    report(baseline)
+    if not args.only_packed:
+        baseline = await run(
+            label="baseline", documents=args.documents, per_request=1, workdir=workdir
+        )
+        report(baseline)
+        compare(packed, baseline)
+    print("the provider path alone (limiter steady state: buckets drained, no Kafka/database):")
+    alone = await run_provider_only(
+        label="packed", documents=args.documents, per_request=16, workdir=workdir
+    )
+    report(alone)
+    if not args.only_packed:
+        alone_baseline = await run_provider_only(
+            label="baseline", documents=args.documents, per_request=1, workdir=workdir
+        )
+        report(alone_baseline)
+        compare(alone, alone_baseline)
+
+
+def compare(packed: dict[str, Any], baseline: dict[str, Any]) -> None:
     speed = packed["docs_per_s"] / baseline["docs_per_s"]
     requests = baseline["requests_per_100_docs"] / packed["requests_per_100_docs"]
     overhead = baseline["overhead_prompt_tokens_per_doc"] / max(

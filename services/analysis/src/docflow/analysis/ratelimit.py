@@ -100,7 +100,11 @@ class RateLimiter:
             self.waiting -= 1
 
     def observe_headers(self, headers: Mapping[str, str]) -> None:
+        now = time.monotonic()
         for kind, bucket in (("requests", self.requests), ("tokens", self.tokens)):
+            # Bring our level to now first: the server's `remaining` already includes its
+            # refill up to now, which must not be added a second time at the next acquire.
+            bucket.refill(now, self.pace)
             limit = _int(headers.get(f"x-ratelimit-limit-{kind}"))
             if limit is not None and limit > 0 and limit != bucket.limit:
                 bucket.limit = float(limit)
@@ -116,6 +120,7 @@ class RateLimiter:
         base = retry_after_s if retry_after_s is not None else 1.0
         pause = base * (1 + random.uniform(0.05, 0.25))  # jitter: callers must not return in step
         now = time.monotonic()
+        self.requests.refill(now, self.pace)
         if now >= self.blocked_until:
             # Concurrent requests rejected in the same window count as one signal, not many.
             self.pace = max(MIN_PACE, self.pace * 0.8)
