@@ -16,7 +16,8 @@ slice of them (its own database, topic suffix and Redis key prefix):
    ingest/bare (target >= 0.5); then checks that MongoDB holds as many documents as were
    accepted and that documents.ingested got one event for each.
 With `--profile`, the ingest service runs under pyinstrument and the top of the profile is
-printed after the run.
+printed after the run; `BENCH_INGEST_ENTRY=script.py` starts the service through a script of
+your own instead (a cProfile or timing wrapper that ends by calling `docflow.ingest.main.run`).
 
 `--serve-bare PORT` is the bare app itself (used by step 2).
 """
