@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -86,6 +87,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.documents = documents
         app.state.stats = StatsRepository(database[DOCUMENTS])
         app.state.cache_policy = CachePolicy.from_settings(settings)
+        # Everything allocated so far lives as long as the process: keep it out of the
+        # cyclic GC's generations, so full collections under load walk far fewer objects.
+        gc.freeze()
         yield
     finally:
         await broker.stop()
