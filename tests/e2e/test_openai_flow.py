@@ -25,7 +25,7 @@ async def test_documents_are_analyzed_by_the_openai_provider(
             },
         )
         assert posted.status_code == 202, posted.text
-        results = posted.json()["data"]["results"]
+        results = posted.json()["data"]["items"]
         ids = [result["id"] for result in results]
         assert len(ids) == 12
         documents = [await wait_for_status(client, openai_stack.query.url, i) for i in ids]
