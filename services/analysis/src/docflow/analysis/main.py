@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from docflow.analysis.analyses import repository
 from docflow.analysis.analyses.budget import TenantBudget
+from docflow.analysis.analyses.context import AnalysisContext
 from docflow.analysis.analyses.handlers import InFlight, register_subscriber
-from docflow.analysis.analyses.service import AnalysisContext
 from docflow.analysis.batching import TokenEstimator
 from docflow.analysis.quota import QuotaGate
 from docflow.analysis.settings import AnalysisMode, AnalysisSettings

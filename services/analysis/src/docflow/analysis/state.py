@@ -11,7 +11,7 @@ from docflow.analysis.settings import AnalysisSettings, LLMProvider
 
 if TYPE_CHECKING:
     from docflow.analysis.analyses.batch_mode import BatchRunner
-    from docflow.analysis.analyses.service import AnalysisContext
+    from docflow.analysis.analyses.context import AnalysisContext
 
 
 def create_provider(settings: AnalysisSettings, estimator: TokenEstimator) -> Provider:

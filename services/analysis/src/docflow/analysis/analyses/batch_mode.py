@@ -28,14 +28,9 @@ import openai
 import orjson
 from openai import AsyncOpenAI
 
-from docflow.analysis.analyses import repository
-from docflow.analysis.analyses.service import (
-    AnalysisContext,
-    batch_from_queue,
-    fail_document,
-    prepare_inputs,
-    store_results,
-)
+from docflow.analysis.analyses import outcomes, repository
+from docflow.analysis.analyses.context import AnalysisContext
+from docflow.analysis.analyses.queue import batch_from_queue
 from docflow.analysis.batching import Packer
 from docflow.analysis.prompt import messages_for, response_format
 from docflow.analysis.providers.answers import MalformedAnswer, parse_results, split_usage
@@ -101,9 +96,9 @@ class BatchRunner:
         batch = batch_from_queue(ctx, present, documents)
         grouped = [i["document_id"] for i in present if not i.get("alone")]
         alone = [i["document_id"] for i in present if i.get("alone")]
-        plans = self._packer.pack(prepare_inputs(batch, grouped)) + self._packer.pack(
-            prepare_inputs(batch, alone), alone=True
-        )
+        plans = self._packer.pack(
+            [outcomes.document_input(batch, i) for i in grouped]
+        ) + self._packer.pack([outcomes.document_input(batch, i) for i in alone], alone=True)
         requests, lines = [], []
         for plan in plans:
             custom_id = f"req-{uuid.uuid4().hex}"
@@ -161,8 +156,8 @@ class BatchRunner:
         if remote.status == "completed":
             for file_id in (remote.output_file_id, remote.error_file_id):
                 answers.update(await self._read_lines(file_id))
-        outcomes = self._outcomes(record, answers, batch_status=remote.status)
-        await self._settle(record, outcomes)
+        fates = self._outcomes(record, answers, batch_status=remote.status)
+        await self._settle(record, fates)
 
     async def _read_lines(self, file_id: str | None) -> dict[str, Any]:
         if not file_id:
@@ -180,18 +175,18 @@ class BatchRunner:
         self, record: MongoDocument, answers: dict[str, Any], *, batch_status: str
     ) -> dict[str, Analyzed | tuple[str, bool]]:
         """Per document: a result, or (reason, own fault) for the retry decision."""
-        outcomes: dict[str, Analyzed | tuple[str, bool]] = {}
+        fates: dict[str, Analyzed | tuple[str, bool]] = {}
         for request in record["requests"]:
             ids: list[str] = request["document_ids"]
             line = answers.get(request["custom_id"])
             if batch_status != "completed":
-                outcomes.update(dict.fromkeys(ids, (f"batch {batch_status}", False)))
+                fates.update(dict.fromkeys(ids, (f"batch {batch_status}", False)))
                 continue
             response = (line or {}).get("response") or {}
             if line is None or response.get("status_code") != 200:
                 error = (line or {}).get("error") or (response.get("body") or {}).get("error")
                 reason = f"batch line failed: {(error or {}).get('code') or 'no answer'}"
-                outcomes.update({i: (reason, len(ids) == 1) for i in ids})
+                fates.update({i: (reason, len(ids) == 1) for i in ids})
                 continue
             body = response["body"]
             usage = body.get("usage") or {}
@@ -204,37 +199,37 @@ class BatchRunner:
                 content = body["choices"][0]["message"]["content"]
                 parsed = parse_results(content, count=len(ids))
             except (MalformedAnswer, KeyError, IndexError, TypeError) as exc:
-                outcomes.update({i: (f"malformed answer: {exc}", len(ids) == 1) for i in ids})
+                fates.update({i: (f"malformed answer: {exc}", len(ids) == 1) for i in ids})
                 continue
             for index, document_id in enumerate(ids):
                 value = parsed[index]
-                outcomes[document_id] = (
+                fates[document_id] = (
                     (value, True)
                     if isinstance(value, str)
                     else Analyzed(result=value, usage=shares[index])
                 )
-        return outcomes
+        return fates
 
     async def _settle(
-        self, record: MongoDocument, outcomes: dict[str, Analyzed | tuple[str, bool]]
+        self, record: MongoDocument, fates: dict[str, Analyzed | tuple[str, bool]]
     ) -> None:
         ctx = self._ctx
         items = await repository.items_of_batch(ctx.db, record["_id"])
         documents = await repository.load_documents(ctx.db, [i["document_id"] for i in items])
         items = [i for i in items if i["document_id"] in documents]
         batch = batch_from_queue(ctx, items, documents)
-        analyzed = {k: v for k, v in outcomes.items() if isinstance(v, Analyzed) and k in documents}
+        analyzed = {k: v for k, v in fates.items() if isinstance(v, Analyzed) and k in documents}
         truncated = {d for r in record["requests"] for d in r["truncated"]}
-        await store_results(batch, analyzed, truncated=truncated)
+        await outcomes.store_all(batch, analyzed, truncated=truncated)
         done = [i["_id"] for i in items if i["document_id"] in analyzed]
         retry_alone, retry_grouped = [], []
         for item in items:
-            outcome = outcomes.get(item["document_id"], ("result missing", True))
+            outcome = fates.get(item["document_id"], ("result missing", True))
             if isinstance(outcome, Analyzed):
                 continue
             reason, own_fault = outcome
             if self._policy.exhausted(int(item.get("attempts", 0)) + 1):
-                await fail_document(batch, item["document_id"], reason)
+                await outcomes.fail(batch, item["document_id"], reason)
                 done.append(item["_id"])
             elif own_fault:
                 retry_alone.append(item["_id"])
