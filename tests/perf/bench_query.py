@@ -405,7 +405,7 @@ def print_results(results: list[WrkResult], size: int, args: argparse.Namespace)
 
 def profile_cached(bench: Bench, ids: list[str], args: argparse.Namespace) -> None:
     profile_path = bench.workdir / "profile.txt"
-    service = bench.service("profiled", PROFILE_PATH=str(profile_path))
+    service = bench.service("profiled", QUERY_PROFILE_PATH=str(profile_path))
     with service:
         result = bench.measure("cached GET by id (profiled)", service.url, args)
     print(f"\nprofiled cached run (slower under the profiler): {result.rps:.0f} req/s")

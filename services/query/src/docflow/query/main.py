@@ -143,5 +143,5 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
 def run() -> None:
     settings = load_settings(QuerySettings)
     configure_logging(service=settings.service_name, level=settings.log_level)
-    with profiled(settings.profile_path):
+    with profiled(settings.query_profile_path):
         run_service(lambda: create_app(settings), settings)

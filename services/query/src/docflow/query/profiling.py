@@ -1,4 +1,4 @@
-"""An optional whole-process profile for benchmarks (`PROFILE_PATH=...`).
+"""An optional whole-process profile for benchmarks (`QUERY_PROFILE_PATH=...`).
 
 pyinstrument samples the main thread for the process's whole life and writes its text report
 when the server stops; imported only when asked for, since it is a development tool.

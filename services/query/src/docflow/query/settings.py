@@ -37,7 +37,7 @@ class QuerySettings(CommonSettings):
 
     # Its own group: every query replica shares one cache, so one of them invalidating an
     # entry is enough, and ingest's or analysis's groups never compete with it.
-    consumer_group_id: str = "query-cache"
+    query_consumer_group: str = "query-cache"
     # How long a failed invalidation is retried while Redis is unreachable (the consumer
     # waits meanwhile; events queue in Kafka). Past a document's TTL plus grace the entry has
     # expired by itself; below Kafka's 5-minute max poll interval the consumer keeps its
@@ -45,4 +45,4 @@ class QuerySettings(CommonSettings):
     invalidation_retry_s: float = Field(default=240.0, gt=0)
 
     # Benchmarks only: wrap the app in pyinstrument and write a profile when it stops.
-    profile_path: str | None = None
+    query_profile_path: str | None = None

@@ -65,7 +65,7 @@ def register_handlers(broker: KafkaBroker, *, settings: QuerySettings, cache: Ca
     # published must still see it (invalidating twice is harmless, missing one is not).
     @broker.subscriber(
         topic,
-        group_id=settings.consumer_group_id,
+        group_id=settings.query_consumer_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.ACK,
     )
