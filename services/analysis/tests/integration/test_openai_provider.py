@@ -165,3 +165,19 @@ async def test_malformed_answers_and_missing_results_are_retried(
 
     assert len(outcome.analyzed) == 20
     assert (await server.stats())["requests_total"] > 3
+
+
+async def test_timeouts_and_server_errors_are_retried_until_every_document_is_analyzed(
+    fake_openai: Start, make_provider: Callable[..., OpenAIProvider]
+) -> None:
+    server = fake_openai(
+        "--fail-rate", "0.3", "--timeout-rate", "0.2", "--timeout-sleep-s", "3", "--seed", "3"
+    )
+    provider = make_provider(_settings(server, retry_attempts=8, openai_timeout_s=0.5))
+
+    outcome = await provider.analyze(_documents(SHORT[:20]))
+
+    assert len(outcome.analyzed) == 20
+    assert not outcome.failed
+    stats = await server.stats()
+    assert stats["by_status"].get("500", 0) >= 1  # faults happened and were absorbed
