@@ -51,7 +51,8 @@ async def ensure_indexes(db: Database) -> None:
         [("content_hash", ASCENDING), ("model", ASCENDING), ("prompt_version", ASCENDING)],
         name="reuse_by_content",
     )
-    await db[DOCUMENTS].create_index([("status", ASCENDING)], name="status")
+    # No index of ours on `documents`: every index slows the per-document update that bounds
+    # throughput on FerretDB, and the query service's (status, created_at) serves `resume`.
 
 
 async def load_documents(db: Database, ids: list[str]) -> dict[str, MongoDocument]:
