@@ -114,7 +114,7 @@ async def run(*, label: str, documents: int, per_request: int, workdir: Path) ->
         "LLM_PROVIDER": "openai",
         "OPENAI_API_KEY": "bench-key",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-        "CONSUMER_GROUP_ID": f"bench{isolation.suffix}",
+        "ANALYSIS_CONSUMER_GROUP": "bench",
         "MAX_DOCUMENTS_PER_REQUEST": str(per_request),
         "RATE_LIMIT_RPM": str(RPM),
         "RATE_LIMIT_TPM": str(TPM),

@@ -48,10 +48,10 @@ def stored_document(content: str, *, tenant_id: str = DEFAULT_TENANT) -> dict[st
 
 @pytest.fixture
 def consumer_group(isolation: Isolation, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A group of its own per test, so no other test's members join its rebalances."""
-    group = f"analysis{isolation.suffix}"
-    monkeypatch.setenv("CONSUMER_GROUP_ID", group)
-    return group
+    """A group of its own per test (the topic suffix is appended to it), so no other test's
+    members join its rebalances."""
+    monkeypatch.setenv("ANALYSIS_CONSUMER_GROUP", "analysis-test")
+    return f"analysis-test{isolation.suffix}"
 
 
 @pytest.fixture

@@ -62,7 +62,8 @@ class AnalysisSettings(CommonSettings):
     # Strict json_schema output; set False for compatible servers that only know json_object.
     openai_structured_output: bool = True
 
-    consumer_group_id: str = "docflow-analysis"
+    # Named like the other services' groups; the topic suffix is appended (see consumer_group).
+    analysis_consumer_group: str = "docflow-analysis"
     # Modest: a batch is held (uncommitted) while the limiter is saturated, so this bounds memory.
     consumer_max_records: int = Field(default=64, ge=1, le=1000)
     consumer_batch_timeout_ms: int = Field(default=500, ge=0)
@@ -107,6 +108,11 @@ class AnalysisSettings(CommonSettings):
         if not self.is_development and _is_placeholder(self.openai_api_key.get_secret_value()):
             raise ValueError("OPENAI_API_KEY holds a placeholder value outside development")
         return self
+
+    @property
+    def consumer_group(self) -> str:
+        """The group id: tests (and parallel deployments) with a topic suffix get their own."""
+        return f"{self.analysis_consumer_group}{self.kafka_topic_suffix}"
 
     @property
     def model_name(self) -> str:

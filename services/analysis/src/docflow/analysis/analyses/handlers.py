@@ -68,7 +68,7 @@ def register_subscriber(
     @broker.subscriber(
         topic,
         batch=True,
-        group_id=settings.consumer_group_id,
+        group_id=settings.consumer_group,
         max_records=settings.consumer_max_records,
         batch_timeout_ms=settings.consumer_batch_timeout_ms,
         auto_offset_reset="earliest",
