@@ -40,3 +40,13 @@ def test_cost_follows_the_price_table() -> None:
     cost = settings.price_of(model="gpt-4o-mini", prompt_tokens=1_000_000, completion_tokens=0)
     assert cost == pytest.approx(0.15)
     assert settings.price_of(model="unknown", prompt_tokens=10, completion_tokens=10) == 0.0
+
+
+def test_empty_base_url_means_the_sdk_default() -> None:
+    settings = AnalysisSettings(openai_base_url="  ", llm_provider=LLMProvider.LOCAL)
+    assert settings.openai_base_url is None
+
+
+def test_empty_key_counts_as_missing() -> None:
+    with pytest.raises(ValidationError, match="OPENAI_API_KEY is required"):
+        AnalysisSettings(llm_provider=LLMProvider.OPENAI, openai_api_key="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from docflow.common.settings import CommonSettings
 
@@ -96,6 +96,12 @@ class AnalysisSettings(CommonSettings):
     batch_max_documents: int = Field(default=5000, ge=1)
     # The Batch API bills half the real-time price.
     batch_price_factor: float = Field(default=0.5, ge=0, le=1)
+
+    @field_validator("openai_base_url", "openai_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`OPENAI_BASE_URL=` in a .env file means the SDK default, not an empty URL."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _openai_needs_a_real_key(self) -> AnalysisSettings:
