@@ -170,3 +170,9 @@ async def _publish_event(
     await publish_event(
         batch.ctx.broker, batch.ctx.settings, Topic.ANALYZED, event, key=document_id
     )
+    # One line per document, under the correlation id its DocumentIngested carried.
+    logger.info(
+        "document %s",
+        status.value,
+        extra={"document_id": document_id, "tenant_id": event.tenant_id, "status": status.value},
+    )
