@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from docflow.analysis.analyses.budget import TenantBudget
 from docflow.analysis.analyses.context import AnalysisContext
 from docflow.analysis.analyses.handlers import InFlight, register_subscriber
 from docflow.analysis.batching import TokenEstimator
+from docflow.analysis.providers.local import LocalProvider
 from docflow.analysis.quota import QuotaGate
 from docflow.analysis.settings import AnalysisMode, AnalysisSettings
 from docflow.analysis.state import create_batch_runner, create_provider
@@ -68,6 +70,10 @@ def _lifespan(settings: AnalysisSettings):  # type: ignore[no-untyped-def]
             runner = create_batch_runner(settings, context)
             runner.start()
         app.state.batch_runner = runner
+        warm_up: asyncio.Task[None] | None = None
+        if isinstance(provider, LocalProvider):
+            # In the background: the service is ready at once, the first batch finds warm models.
+            warm_up = asyncio.create_task(provider.warm_up(), name="warm-up")
         await broker.start()
         try:
             yield
@@ -77,6 +83,8 @@ def _lifespan(settings: AnalysisSettings):  # type: ignore[no-untyped-def]
             if not await in_flight.wait_idle(settings.shutdown_timeout_s):
                 logger.warning("shutdown timeout: the batch in flight is left uncommitted")
             await broker.stop()
+            if warm_up is not None:
+                warm_up.cancel()
             if runner is not None:
                 await runner.aclose()
             await gate.aclose()

@@ -45,5 +45,9 @@ class LocalProvider:
     async def probe(self) -> None:
         return None
 
+    async def warm_up(self) -> None:
+        """Load the language models and lexicons (~4 s) before the first document needs them."""
+        await asyncio.to_thread(analyze_text, "Warm up the analyzer. It loads its models once.")
+
     async def aclose(self) -> None:
         return None
