@@ -32,9 +32,15 @@ async def test_killed_process_loses_nothing_and_duplicates_nothing_after_restart
     until: Callable[..., Awaitable[bool]],
     tmp_path: Path,
 ) -> None:
-    # Slow answers and small requests, so the kill lands in the middle of a batch.
+    # Slow answers, small requests and small Kafka batches (a batch is stored at its end), so
+    # the kill lands while most of the work is still ahead, however busy the machine is.
     server = fake_openai("--latency-ms", "400")
-    use_fake(server, MAX_DOCUMENTS_PER_REQUEST="2", MAX_CONCURRENT_REQUESTS="2")
+    use_fake(
+        server,
+        MAX_DOCUMENTS_PER_REQUEST="2",
+        MAX_CONCURRENT_REQUESTS="2",
+        CONSUMER_MAX_RECORDS="4",
+    )
     texts = [f"Acme opened office number {i} with strong growth." for i in range(DOCUMENT_COUNT)]
     documents = await insert_documents(texts)
     collection = mongo_client[isolation.database][DOCUMENTS]
