@@ -24,7 +24,7 @@ LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; 
 TYPECHECK = $(RUN) mypy libs/common/src services/*/src tests
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit \
-	bench-ingest bench-analysis bench-query load fake-openai clean
+	bench-ingest bench-analysis bench-query load resume-deferred fake-openai clean
 
 help: ## List the targets
 	@echo "docflow make targets:"
@@ -95,6 +95,9 @@ bench-query: infra-up ## Query benchmark (tests/perf/bench_query.py)
 
 load: ## Locust, headless, 50 users for 30 s against a running stack (make run) on :8002
 	@$(RUN) locust -f tests/perf/locustfile.py --headless -u 50 -r 10 -t 30s --host http://127.0.0.1:8002
+
+resume-deferred: ## Re-queue documents deferred by a spent tenant token budget (run after the UTC reset)
+	@$(LOAD_DOTENV); $(RUN) python -m docflow.analysis.analyses.resume
 
 fake-openai: ## The fake OpenAI-compatible server on :8099 (tests/fakes/openai_server.py)
 	@$(RUN) python tests/fakes/openai_server.py --port 8099
