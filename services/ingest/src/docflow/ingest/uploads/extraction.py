@@ -33,8 +33,10 @@ from docflow.ingest.uploads.detection import FileKind
 
 logger = logging.getLogger(__name__)
 
-# A worker is replaced after this many jobs, so a parser's leaks cannot accumulate.
-_TASKS_PER_WORKER = 200
+# The pool is replaced after this many jobs, so a parser's leaks cannot accumulate. Not
+# ProcessPoolExecutor's max_tasks_per_child: on Python 3.11 a worker exiting at that limit can
+# leave queued jobs with no worker at all (CPython gh-115634).
+_JOBS_PER_POOL = 200
 
 _FAILURES: dict[str, type[DocflowError]] = {
     cls.code: cls
@@ -172,15 +174,21 @@ class Extractor:
         self.limits = Limits(settings.pdf_max_pages, settings.max_unzipped_bytes)
         self._slots = asyncio.Semaphore(settings.extraction_workers)
         self._pool: ProcessPoolExecutor | None = None
+        self._jobs = 0
 
     def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is not None and self._jobs >= _JOBS_PER_POOL:
+            # Jobs still running in the old pool finish there; new ones go to fresh workers.
+            self._pool.shutdown(wait=False)
+            self._pool = None
         if self._pool is None:
             # forkserver: forking a process that runs asyncio and Kafka threads is unsafe.
             self._pool = ProcessPoolExecutor(
                 max_workers=self.settings.extraction_workers,
                 mp_context=multiprocessing.get_context("forkserver"),
-                max_tasks_per_child=_TASKS_PER_WORKER,
             )
+            self._jobs = 0
+        self._jobs += 1
         return self._pool
 
     async def extract(self, kind: FileKind, data: bytes) -> Extracted:
@@ -229,6 +237,5 @@ class Extractor:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        """At shutdown no request waits for a job any more: end the workers, do not wait."""
+        self._kill_pool()
