@@ -58,5 +58,5 @@ def test_topic_names_carry_the_suffix() -> None:
 
 
 def test_secrets_do_not_appear_in_repr() -> None:
-    settings = CommonSettings(mongodb_uri="mongodb://user:hunter2@db:27017")  # type: ignore[arg-type]
+    settings = CommonSettings(mongodb_uri="mongodb://user:hunter2@db:27017")
     assert "hunter2" not in repr(settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from docflow.common.events import IncomingDocument, Topic
 from docflow.common.health import HealthCheck
 from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
+from docflow.common.tasks import cancel_requested, stop_tasks
 from docflow.ingest import asyncapi
 from docflow.ingest.documents import router as documents
 from docflow.ingest.documents.idempotency import IdempotencyStore
@@ -52,9 +52,13 @@ the first response for 24 hours. The Kafka topics are described in the
 _INDEX_RETRY_S = 5.0
 
 
+# Shutdown waits this long for the background tasks, then closes the clients anyway.
+_BACKGROUND_STOP_S = 5.0
+
+
 async def _ensure_indexes(repository: DocumentRepository) -> None:
     """Create the indexes, retrying while the store is down (startup must not wait for it)."""
-    while True:
+    while not cancel_requested():
         try:
             await repository.ensure_indexes()
             return
@@ -91,11 +95,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background.append(asyncio.create_task(outbox.run()))
         yield
     finally:
-        for task in background:
-            task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(background, timeout_s=_BACKGROUND_STOP_S)
         await store.close()
         await outbox.close()  # publishes what it still can before the broker goes
         await broker.stop()

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from docflow.common.clients import MongoDocument
 from docflow.common.events import new_id, utc_now
+from docflow.common.tasks import cancel_requested
 from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.errors import StorageUnavailable
@@ -134,8 +135,8 @@ class Outbox:
         await self.recover_dead_replicas()
 
     async def run(self) -> None:
-        """Sweep forever at the configured interval (cancelled at shutdown)."""
-        while True:
+        """Sweep at the configured interval until shutdown cancels it."""
+        while not cancel_requested():
             await asyncio.sleep(self.settings.outbox_sweep_interval_s)
             try:
                 await self.sweep()
