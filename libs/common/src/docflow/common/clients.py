@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.asyncio import Redis
 
 from docflow.common.settings import CommonSettings
@@ -40,6 +41,15 @@ def mongo_database(
     client: AsyncMongoClient[MongoDocument], settings: CommonSettings
 ) -> AsyncDatabase[MongoDocument]:
     return client[settings.mongodb_database]
+
+
+def is_mongo_outage(exc: PyMongoError) -> bool:
+    """True when MongoDB cannot be reached, as opposed to refusing the operation.
+
+    ConnectionFailure covers ServerSelectionTimeoutError, AutoReconnect and NetworkTimeout;
+    an operation that ran out of its `timeoutMS` budget has `timeout` set.
+    """
+    return isinstance(exc, ConnectionFailure) or bool(getattr(exc, "timeout", False))
 
 
 def create_redis(settings: CommonSettings) -> Redis:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import PyMongoError
 
+from docflow.common.clients import is_mongo_outage
 from docflow.common.errors import BadRequest, NotFound, ServiceUnavailable, UnprocessableContent
 
 
@@ -34,16 +35,10 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 @asynccontextmanager
 async def database_errors() -> AsyncIterator[None]:
-    """Turn "MongoDB cannot be reached" into a 503 `database_unavailable`.
-
-    ConnectionFailure covers ServerSelectionTimeoutError, AutoReconnect and NetworkTimeout;
-    an operation that ran out of its `timeoutMS` budget has `timeout` set.
-    """
+    """Turn "MongoDB cannot be reached" into a 503 `database_unavailable`."""
     try:
         yield
-    except ConnectionFailure as exc:
-        raise DatabaseUnavailable() from exc
     except PyMongoError as exc:
-        if exc.timeout:
+        if is_mongo_outage(exc):
             raise DatabaseUnavailable() from exc
         raise

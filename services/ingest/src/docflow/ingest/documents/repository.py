@@ -16,9 +16,9 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from docflow.common.clients import MongoDocument
+from docflow.common.clients import MongoDocument, is_mongo_outage
 from docflow.common.documents import DOCUMENTS
 from docflow.ingest.errors import StorageUnavailable
 
@@ -32,11 +32,6 @@ class DuplicateDocument(Exception):
     """The tenant already has a document with this content hash."""
 
 
-def is_outage(exc: PyMongoError) -> bool:
-    # Client-side operation timeouts (timeoutMS) carry `timeout`; lost servers are failures.
-    return isinstance(exc, ConnectionFailure) or bool(getattr(exc, "timeout", False))
-
-
 @asynccontextmanager
 async def _storage_errors() -> AsyncIterator[None]:
     try:
@@ -44,7 +39,7 @@ async def _storage_errors() -> AsyncIterator[None]:
     except DuplicateKeyError as exc:
         raise DuplicateDocument() from exc
     except PyMongoError as exc:
-        if is_outage(exc):
+        if is_mongo_outage(exc):
             raise StorageUnavailable() from exc
         raise
 
