@@ -104,8 +104,8 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def _docflow_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DocflowError)
+def render_docflow_error(exc: DocflowError) -> Response:
+    """The envelope for an expected failure (also used by lanes that bypass FastAPI's router)."""
     if exc.status_code >= 500:
         logger.warning("request failed: %s", exc.code, extra={"error_message": exc.message})
     return error_response(
@@ -113,14 +113,24 @@ async def _docflow_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+def render_validation_error(exc: RequestValidationError) -> Response:
+    """400 `invalid_json` for a body that is not JSON, 422 `validation_error` otherwise."""
     details = _validation_details(exc)
     if any(item["type"] == "json_invalid" for item in details):
         return error_response(
             400, "invalid_json", "The request body is not valid JSON.", details=details
         )
     return error_response(422, "validation_error", "The request is invalid.", details=details)
+
+
+async def _docflow_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DocflowError)
+    return render_docflow_error(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return render_validation_error(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -12,7 +12,9 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from docflow.ingest.errors import BodyTooLarge
 from docflow.ingest.settings import IngestSettings
@@ -20,18 +22,26 @@ from docflow.ingest.settings import IngestSettings
 LimitOf = Callable[[IngestSettings], int]
 
 
-async def read_bounded_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
+async def read_bounded_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body, or BodyTooLarge as soon as it is known to exceed `limit` bytes."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                raise _too_large(limit)
+            break
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(limit: int) -> BodyTooLarge:
@@ -47,7 +57,8 @@ def bounded_body_route(limit_of: LimitOf) -> type[APIRoute]:
 
             async def bounded_handler(request: Request) -> Response:
                 settings: IngestSettings = request.app.state.settings
-                body = await read_bounded_body(request, limit_of(settings))
+                limit = limit_of(settings)
+                body = await read_bounded_body(request.scope, request.receive, limit)
                 # Starlette caches the body here; FastAPI then parses it from the cache.
                 request._body = body
                 return await handler(request)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from docflow.common.app import create_service_app, run_service
 from docflow.common.clients import (
@@ -23,6 +24,7 @@ from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
 from docflow.common.tasks import cancel_requested, stop_tasks
 from docflow.ingest import asyncapi
+from docflow.ingest.documents import lane
 from docflow.ingest.documents import router as documents
 from docflow.ingest.documents.idempotency import IdempotencyStore
 from docflow.ingest.documents.outbox import Outbox
@@ -140,6 +142,13 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(asyncapi.router)
     register_schemas(app, IncomingDocument)
+    # Innermost (after request context, CORS and rate limits): the busiest request.
+    create_route = next(
+        route
+        for route in documents.router.routes
+        if getattr(route, "path", None) == lane.PATH and "POST" in getattr(route, "methods", ())
+    )
+    app.user_middleware.append(Middleware(lane.PlainDocumentLane, route=create_route))
     return app
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.datastructures import State
 from starlette.responses import Response
 
 from docflow.common.documents import DEFAULT_TENANT
@@ -89,14 +90,21 @@ _EXAMPLES: dict[str, Any] = {
 )
 async def create_document(request: Request) -> Response:
     """Store a document once per tenant and content, then queue it for analysis."""
+    # Requests without an Idempotency-Key are answered by lane.py before FastAPI's router;
+    # both call `submit_document`, so the behaviour is the same either way.
+    return await submit_document(
+        request.app.state, await request.body(), request.headers.get(IDEMPOTENCY_HEADER)
+    )
+
+
+async def submit_document(state: State, body: bytes, idempotency_key: str | None) -> Response:
+    """The whole of `POST /v1/documents` once the (size-capped) body has been read."""
     # The busiest endpoint parses its own body and reads app.state directly: FastAPI's
     # dependency and body resolution cost more CPU than the ingestion itself (measured with
     # tests/perf/bench_ingest.py). The error responses are the same as FastAPI's.
-    state = request.app.state
-    document = parse_document(await request.body())
+    document = parse_document(body)
     settings: IngestSettings = state.settings
     store: DocumentStore = state.store
-    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
 
     async def action() -> tuple[int, Any]:
         outcome = await ingest_document(
