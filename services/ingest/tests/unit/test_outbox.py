@@ -9,6 +9,7 @@ import pytest
 
 from docflow.common.events import utc_now
 from docflow.ingest.documents.outbox import Outbox
+from docflow.ingest.documents.publisher import OutgoingEvent
 from docflow.ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.unit
@@ -19,10 +20,10 @@ class FlakyPublisher:
         self.up = False
         self.sent: list[str] = []
 
-    async def publish(self, *, document_id: str, tenant_id: str, content_hash: str) -> bool:
+    async def publish_many(self, events: list[OutgoingEvent]) -> list[bool]:
         if self.up:
-            self.sent.append(document_id)
-        return self.up
+            self.sent.extend(event.document_id for event in events)
+        return [self.up] * len(events)
 
 
 class Checkpoints:

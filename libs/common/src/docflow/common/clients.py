@@ -10,6 +10,7 @@ import contextlib
 import logging
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
@@ -70,6 +71,17 @@ def create_broker(settings: CommonSettings, **options: Any) -> KafkaBroker:
         acks="all",
         enable_idempotence=True,
         logger=logging.getLogger(f"docflow.{settings.service_name}.kafka"),
+        **options,
+    )
+
+
+def create_producer(settings: CommonSettings, **options: Any) -> AIOKafkaProducer:
+    """A bare aiokafka producer with the broker's guarantees, for a path too hot for FastStream."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=True,
         **options,
     )
 

@@ -14,6 +14,7 @@ from docflow.common.app import create_service_app, run_service
 from docflow.common.clients import (
     create_broker,
     create_mongo_client,
+    create_producer,
     create_redis,
     ensure_topics,
     mongo_database,
@@ -75,8 +76,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     mongo = create_mongo_client(settings)
     redis = create_redis(settings)
     broker = create_broker(settings)
+    producer = create_producer(settings)
     repository = DocumentRepository(mongo_database(mongo, settings))
-    publisher = IngestedPublisher(broker, settings)
+    publisher = IngestedPublisher(producer, settings)
     outbox = Outbox(repository=repository, publisher=publisher, settings=settings)
     store = DocumentStore(repository, outbox)
     extractor = Extractor(settings)
@@ -92,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         processor = IncomingProcessor(settings=settings, broker=broker, store=store)
         register_incoming(broker, processor)
         await broker.start()
+        await producer.start()
         background.append(asyncio.create_task(_ensure_indexes(repository)))
         background.append(asyncio.create_task(extractor.warm_up()))
         background.append(asyncio.create_task(outbox.run()))
@@ -99,7 +102,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await stop_tasks(background, timeout_s=_BACKGROUND_STOP_S)
         await store.close()
-        await outbox.close()  # publishes what it still can before the broker goes
+        await outbox.close()  # publishes what it still can before the producer goes
+        await producer.stop()
         await broker.stop()
         await asyncio.to_thread(extractor.close)
         await redis.aclose()

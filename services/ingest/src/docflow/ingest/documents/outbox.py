@@ -21,17 +21,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from docflow.common.clients import MongoDocument
+from docflow.common.context import current_request_id
 from docflow.common.events import new_id, utc_now
 from docflow.common.tasks import cancel_requested
-from docflow.ingest.documents.publisher import IngestedPublisher
+from docflow.ingest.documents.publisher import IngestedPublisher, OutgoingEvent
 from docflow.ingest.documents.repository import DocumentRepository
+from docflow.ingest.documents.writer import BatchWriter
 from docflow.ingest.errors import StorageUnavailable
 from docflow.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
+
+# Events handed to the producer in one go; while they wait for their acknowledgement, the next
+# ones gather (the producer pipelines them to the broker).
+_MAX_EVENTS = 500
+_EVENT_BATCHES_IN_FLIGHT = 4
 
 
 def event_fields(record: MongoDocument) -> MongoDocument:
@@ -53,7 +61,12 @@ class Outbox:
         self.replica_id = new_id()
         self._tracked: dict[str, datetime] = {}  # document id -> created_at, until acknowledged
         self._failed: dict[str, MongoDocument] = {}  # stored, but the publish failed: retry
-        self._background: set[asyncio.Task[bool]] = set()
+        self._events: BatchWriter[tuple[MongoDocument, str], bool] = BatchWriter(
+            self._publish_entries,
+            max_batch=_MAX_EVENTS,
+            name="events",
+            max_in_flight=_EVENT_BATCHES_IN_FLIGHT,
+        )
 
     def track(self, record: MongoDocument) -> None:
         self._tracked[record["_id"]] = record["created_at"]
@@ -73,36 +86,45 @@ class Outbox:
 
     def publish_later(self, record: MongoDocument) -> None:
         """Publish in the background; the caller answers without waiting for Kafka."""
-        task = asyncio.create_task(self.publish(record))
-        self._background.add(task)  # a strong reference until done
-        task.add_done_callback(self._background.discard)
+        self._events.submit_nowait((event_fields(record), current_request_id()))
 
     async def publish(self, record: MongoDocument) -> bool:
         """Publish a stored document's event; on failure it stays tracked and is retried."""
-        entry = event_fields(record)
-        if await self._publish(entry):
-            self.forget(entry["_id"])
-            return True
-        self._failed[entry["_id"]] = entry
-        return False
+        return await self._events.submit((event_fields(record), current_request_id()))
 
-    async def _publish(self, document: MongoDocument) -> bool:
-        return await self.publisher.publish(
-            document_id=document["_id"],
-            tenant_id=document["tenant_id"],
-            content_hash=document["content_hash"],
+    async def _publish_entries(self, entries: list[tuple[MongoDocument, str]]) -> list[bool]:
+        """One batch of events; each acknowledged one is done, each failed one is retried."""
+        results = await self._publish(entries)
+        for (entry, _), published in zip(entries, results, strict=True):
+            if published:
+                self.forget(entry["_id"])
+            else:
+                self._failed[entry["_id"]] = entry
+        return results
+
+    async def _publish(self, entries: Sequence[tuple[MongoDocument, str]]) -> list[bool]:
+        """Each document's event under the correlation id that goes with it."""
+        return await self.publisher.publish_many(
+            [
+                OutgoingEvent(
+                    document_id=document["_id"],
+                    tenant_id=document["tenant_id"],
+                    content_hash=document["content_hash"],
+                    request_id=request_id,
+                )
+                for document, request_id in entries
+            ]
         )
 
     def safe_before(self) -> datetime:
         return min(self._tracked.values(), default=utc_now())
 
     async def retry_failed(self) -> int:
-        published = 0
-        for entry in list(self._failed.values()):
-            if not await self.publish(entry):
-                break  # the broker is still down: next sweep
-            published += 1
-        return published
+        entries = list(self._failed.values())
+        if not entries or not await self.publish(entries[0]):
+            return 0  # nothing failed, or the broker is still down: next sweep
+        rest = await asyncio.gather(*(self.publish(entry) for entry in entries[1:]))
+        return 1 + sum(rest)
 
     async def checkpoint(self) -> None:
         await self.repository.save_checkpoint(
@@ -118,10 +140,12 @@ class Outbox:
             documents = await self.repository.stored_since(
                 replica=replica, created_from=checkpoint["safe_before"]
             )
-            for document in documents:
-                if not await self._publish(document):
+            for start in range(0, len(documents), _MAX_EVENTS):
+                chunk = documents[start : start + _MAX_EVENTS]
+                request_id = current_request_id()
+                if not all(await self._publish([(document, request_id) for document in chunk])):
                     return recovered  # broker down: the checkpoint stays for the next sweep
-                recovered += 1
+                recovered += len(chunk)
             await self.repository.delete_checkpoint(replica)
             logger.warning(
                 "recovered the outbox of a stopped replica",
@@ -147,8 +171,7 @@ class Outbox:
 
     async def close(self) -> None:
         """At shutdown: a clean replica leaves no checkpoint; one with failures leaves it."""
-        if self._background:
-            await asyncio.wait(self._background, timeout=self.settings.publish_timeout_s)
+        await self._events.close()
         try:
             await self.retry_failed()
             if self._tracked:
