@@ -55,3 +55,16 @@ async def test_fire_and_forget_writes_finish_before_close() -> None:
     writer.submit_nowait("y")
     await writer.close()
     assert written == ["x", "y"]
+
+
+async def test_an_item_submitted_as_the_last_worker_finishes_is_still_written() -> None:
+    """The caller resumes before the worker task's done callback runs; its next item must not
+    wait for a worker that has already stopped (this hung a request before)."""
+
+    async def flush(items: list[int]) -> Sequence[int | BaseException]:
+        return items
+
+    writer: BatchWriter[int, int] = BatchWriter(flush, max_batch=10, name="test")
+    assert await writer.submit(1) == 1
+    async with asyncio.timeout(1):  # not wait_for: its new task would run after the callback
+        assert await writer.submit(2) == 2

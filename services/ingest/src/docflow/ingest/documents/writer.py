@@ -37,7 +37,11 @@ class BatchWriter(Generic[ItemT, ResultT]):
         self._name = name
         self._max_in_flight = max_in_flight
         self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
-        self._workers: set[asyncio.Task[None]] = set()
+        self._workers: set[asyncio.Task[None]] = set()  # strong references until done
+        # Workers still draining. Counted by the workers themselves: a finished task leaves
+        # `_workers` only when its done callback runs, one loop step later, and an item queued
+        # in between would otherwise wait for a worker that has already stopped looking.
+        self._draining = 0
 
     async def submit(self, item: ItemT) -> ResultT:
         """Write `item` with whatever else is waiting; raises that item's own failure."""
@@ -51,13 +55,20 @@ class BatchWriter(Generic[ItemT, ResultT]):
     def _enqueue(self, item: ItemT) -> asyncio.Future[ResultT]:
         future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if len(self._workers) < self._max_in_flight:
+        if self._draining < self._max_in_flight:
+            self._draining += 1
             worker = asyncio.create_task(self._drain(), name=f"batch-writer-{self._name}")
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
         return future
 
     async def _drain(self) -> None:
+        try:
+            await self._drain_pending()
+        finally:
+            self._draining -= 1  # in the same step as the last look at `_pending`
+
+    async def _drain_pending(self) -> None:
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
