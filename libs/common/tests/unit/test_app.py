@@ -34,7 +34,12 @@ async def _broken() -> None:
 
 
 def build_app(*, checks: list[HealthCheck], app_env: AppEnv = AppEnv.DEVELOPMENT) -> FastAPI:
-    settings = CommonSettings(service_name="unit", app_env=app_env, rate_limit_enabled=False)
+    settings = CommonSettings(
+        service_name="unit",
+        app_env=app_env,
+        rate_limit_enabled=False,
+        cors_origins=["https://app.example"],
+    )
     app = create_service_app(
         settings=settings,
         title="unit",
@@ -178,3 +183,35 @@ async def test_metrics_are_exposed_in_prometheus_format_with_route_templates() -
     assert response.headers["content-type"].startswith("text/plain")
     assert 'route="/missing"' in response.text
     assert "docflow_http_request_duration_seconds_bucket" in response.text
+
+
+async def test_cors_answers_allowed_origins_only_and_every_response_varies_by_origin() -> None:
+    app = build_app(checks=[])
+    allowed = await request(app, "GET", "/health", headers={"Origin": "https://app.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert "Origin" in allowed.headers["vary"]
+    other = await request(app, "GET", "/health", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+    server_to_server = await request(app, "GET", "/health")
+    assert "access-control-allow-origin" not in server_to_server.headers
+    assert server_to_server.headers["vary"] == "Origin"
+
+
+async def test_cors_preflight_names_what_may_be_sent() -> None:
+    headers = {
+        "Origin": "https://app.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Idempotency-Key",
+    }
+    response = await request(build_app(checks=[]), "OPTIONS", "/items", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == "https://app.example"
+    assert "POST" in response.headers["access-control-allow-methods"]
+
+
+async def test_unknown_methods_share_one_metrics_series() -> None:
+    app = build_app(checks=[])
+    await request(app, "BREW", "/coffee")
+    response = await request(app, "GET", "/metrics")
+    assert 'method="other"' in response.text
+    assert 'method="BREW"' not in response.text

@@ -8,12 +8,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
 
 from docflow.common.errors import install_error_handlers
 from docflow.common.health import HealthCheck, health_router
 from docflow.common.metrics import metrics_endpoint
-from docflow.common.middleware import RequestContextMiddleware
+from docflow.common.middleware import OriginCORSMiddleware, RequestContextMiddleware
 from docflow.common.ratelimit import install_rate_limiting
 from docflow.common.settings import CommonSettings
 from docflow.common.telemetry import instrument_app
@@ -53,7 +52,7 @@ def create_service_app(
     if rate_limited:
         install_rate_limiting(app, settings, exempt_paths=UNLIMITED_PATHS)
     app.add_middleware(
-        CORSMiddleware,
+        OriginCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Content-Type", "Idempotency-Key", "If-None-Match", "X-Request-ID"],

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from docflow.common.events import REQUEST_ID_HEADER
+from docflow.common.events import REQUEST_ID_HEADER, new_id
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -17,8 +16,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def new_request_id() -> str:
-    # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (hot path).
-    return os.urandom(16).hex()
+    return new_id()
 
 
 def accept_request_id(candidate: str | None) -> str:

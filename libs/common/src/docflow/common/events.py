@@ -6,7 +6,7 @@ Unknown fields are ignored so a producer can add fields without breaking older c
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -38,7 +38,8 @@ def utc_now() -> datetime:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (hot path).
+    return os.urandom(16).hex()
 
 
 class IncomingDocument(BaseModel):

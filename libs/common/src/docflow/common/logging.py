@@ -46,6 +46,13 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(*, service: str, level: str) -> None:
     """Route every logger (uvicorn, aiokafka, faststream included) through one JSON handler."""
+    # The JSON lines carry no thread, process or source location, so the LogRecord need not
+    # collect them: these are the logging HOWTO's "optimization" switches (the source location
+    # walks the stack on every call, and one access line is written per request).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

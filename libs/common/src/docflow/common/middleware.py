@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from docflow.common.context import accept_request_id, request_id_var
@@ -19,6 +21,9 @@ access_logger = logging.getLogger("docflow.access")
 
 _REQUEST_ID_HEADER = b"x-request-id"
 _UNMATCHED_ROUTE = "unmatched"  # bounds label cardinality: 404s do not create a series per path
+# Any token is a method to uvicorn; others are counted together so clients cannot add series.
+_VARY_ORIGIN = (b"vary", b"Origin")
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def security_headers(*, production_like: bool) -> list[tuple[bytes, bytes]]:
@@ -46,6 +51,20 @@ _DOCS_POLICY = (
 _DOCS_PATHS = ("/docs", "/redoc")
 
 
+class OriginCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, engaged only for requests that carry an Origin header.
+
+    Server-to-server callers send none, and for them Starlette would still parse the headers
+    and wrap `send` just to add `Vary: Origin`, which RequestContextMiddleware adds instead.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(name == b"origin" for name, _ in scope["headers"]):
+            await super().__call__(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class RequestContextMiddleware:
     def __init__(
         self, app: ASGIApp, *, service: str, production_like: bool, access_log: bool = True
@@ -58,6 +77,13 @@ class RequestContextMiddleware:
             (name, _DOCS_POLICY if name == b"content-security-policy" else value)
             for name, value in self.headers
         ]
+        # Responses vary by Origin (CORS headers). OriginCORSMiddleware says so itself when a
+        # request has an Origin; for the others, the bulk of API traffic, it is added here.
+        self.headers_vary = [*self.headers, _VARY_ORIGIN]
+        self.docs_headers_vary = [*self.docs_headers, _VARY_ORIGIN]
+        # The labelled children of the request metrics, looked up once per series (labels()
+        # takes a lock and builds a tuple each call). Bounded: routes x methods x statuses.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,15 +91,20 @@ class RequestContextMiddleware:
             return
 
         caller_id = None
+        has_origin = False
         for name, value in scope["headers"]:
             if name == _REQUEST_ID_HEADER:
                 caller_id = value.decode("latin-1")
-                break
+            elif name == b"origin":
+                has_origin = True
         request_id = accept_request_id(caller_id)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
-        extra_headers = self.docs_headers if scope["path"].startswith(_DOCS_PATHS) else self.headers
+        if scope["path"].startswith(_DOCS_PATHS):
+            extra_headers = self.docs_headers if has_origin else self.docs_headers_vary
+        else:
+            extra_headers = self.headers if has_origin else self.headers_vary
         encoded_id = request_id.encode("latin-1")
 
         response_started = False
@@ -101,11 +132,10 @@ class RequestContextMiddleware:
             await response(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", _UNMATCHED_ROUTE)
             method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
+            requests, latency = self._metrics(scope, method, status)
+            requests.inc()
+            latency.observe(elapsed)
             if self.access_log:
                 access_logger.info(
                     "%s %s %d",
@@ -115,3 +145,15 @@ class RequestContextMiddleware:
                     extra={"status": status, "duration_ms": round(elapsed * 1000, 2)},
                 )
             request_id_var.reset(token)
+
+    def _metrics(self, scope: Scope, method: str, status: int) -> tuple[Any, Any]:
+        template = getattr(scope.get("route"), "path", _UNMATCHED_ROUTE)
+        label = method if method in _KNOWN_METHODS else "other"
+        key = (label, template, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                HTTP_REQUESTS.labels(self.service, label, template, str(status)),
+                HTTP_LATENCY.labels(self.service, label, template),
+            )
+        return series
