@@ -263,6 +263,7 @@ def print_results(ingest: Result, bare: Result, args: argparse.Namespace) -> Non
         f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, a distinct ~560-byte "
         "JSON document per request; rate limiting ON (limit raised for the benchmark), "
         f"access log ON; {store}, the shared Kafka and Redis"
+        + (f"; settings changed: {' '.join(args.set)}" if args.set else "")
     )
     print(
         f"{'endpoint':<34}{'accepted/s':>12}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"
@@ -288,6 +289,13 @@ def parse_args() -> argparse.Namespace:
         "--shared-store", action="store_true", help="use the shared FerretDB, not an own one"
     )
     parser.add_argument("--verbose", action="store_true", help="print wrk's full output")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the ingest service for this run, e.g. ACCESS_LOG=false (repeatable)",
+    )
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -307,6 +315,7 @@ def main() -> None:
         "RATE_LIMIT_ENABLED": "true",
         "ACCESS_LOG": "true",
         "LOG_LEVEL": "INFO",
+        **dict(item.split("=", 1) for item in args.set),
     }
     store = None if args.shared_store else OwnFerretDB(workdir).start()
     mongodb_uri = store.uri if store else SHARED_MONGODB_URI
