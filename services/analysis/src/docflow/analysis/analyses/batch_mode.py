@@ -19,7 +19,6 @@ submitted again (that one batch may be paid twice). `insufficient_quota` closes 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from typing import Any, Literal
@@ -38,11 +37,15 @@ from docflow.analysis.providers.base import Analyzed
 from docflow.analysis.providers.openai import QUOTA_CODES
 from docflow.analysis.retry import RetryPolicy
 from docflow.common.clients import MongoDocument
+from docflow.common.tasks import cancel_requested, stop_tasks
 
 logger = logging.getLogger(__name__)
 
 ENDPOINT: Literal["/v1/chat/completions"] = "/v1/chat/completions"
 UNFINISHED = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
+
+# Shutdown waits this long for the runner's tick in progress.
+_STOP_S = 10.0
 
 
 class BatchRunner:
@@ -61,13 +64,12 @@ class BatchRunner:
 
     async def aclose(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a cancellation landing inside a PyMongo command can be absorbed.
+            await stop_tasks([self._task], timeout_s=_STOP_S)
         await self._client.close()
 
     async def _loop(self) -> None:
-        while True:
+        while not cancel_requested():
             try:
                 await self.tick()
             except Exception:
