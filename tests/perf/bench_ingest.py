@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -331,23 +332,19 @@ def main() -> None:
         warm = argparse.Namespace(**{**vars(args), "duration": 2, "verbose": False})
         run_wrk("warm-up", service.url, script=script, args=warm)
         run_wrk("warm-up", bare.url, script=script, args=warm)
-        cpu_before = cpu_seconds(service.process, store.process if store else None)
+        ingest_meter = CpuMeter(service=service.process, store=store.process if store else None)
         ingest_result = run_wrk("ingest POST /v1/documents", service.url, script=script, args=args)
-        cpu_after = cpu_seconds(service.process, store.process if store else None)
-        bare_cpu_before = cpu_seconds(bare.process, None)[0]
+        ingest_cpu = ingest_meter.used()
+        bare_meter = CpuMeter(service=bare.process, store=None)
         bare_result = run_wrk("bare FastAPI (same JSON, 202)", bare.url, script=script, args=args)
-        bare_cpu = cpu_seconds(bare.process, None)[0] - bare_cpu_before
+        bare_cpu = bare_meter.used()
     finally:
         bare.stop()
         service.stop()
     print_results(ingest_result, bare_result, args)
-    per_doc = 1000 / max(ingest_result.accepted, 1)
-    print(
-        "CPU per accepted document: ingest service "
-        f"{(cpu_after[0] - cpu_before[0]) * per_doc:.2f} ms"
-        + (f", FerretDB {(cpu_after[1] - cpu_before[1]) * per_doc:.2f} ms" if store else "")
-        + f"; bare app {bare_cpu * 1000 / max(bare_result.accepted, 1):.2f} ms per request"
-    )
+    print("CPU ms per accepted document (per request for the bare app), by process:")
+    print(f"  ingest run: {ingest_cpu.describe(ingest_result.accepted, 'ingest service')}")
+    print(f"  bare run:   {bare_cpu.describe(bare_result.accepted, 'bare app')}")
     stored, events = asyncio.run(
         stored_and_published(mongodb_uri, isolation.database, isolation.topic(Topic.INGESTED))
     )
@@ -406,25 +403,74 @@ class IngestProcess:
         return text.count('"message":"POST /v1/documents 202"')
 
 
-def cpu_seconds(
-    service: subprocess.Popen[bytes] | None, store: subprocess.Popen[bytes] | None
-) -> tuple[float, float]:
-    """User + system CPU time of the service (and its children) and of the own FerretDB."""
+def _cpu_of(pid: int | None, *, children: bool = False) -> float:
+    """User + system CPU seconds of a process (and its children), 0 if it is not there."""
+    if pid is None:
+        return 0.0
+    try:
+        handle = psutil.Process(pid)
+        processes = [handle, *(handle.children(recursive=True) if children else [])]
+        total = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+    except psutil.Error:
+        return 0.0
 
-    def of(process: subprocess.Popen[bytes] | None, *, children: bool) -> float:
-        if process is None:
-            return 0.0
-        handle = psutil.Process(process.pid)
-        times = handle.cpu_times()
-        total = times.user + times.system
-        if children:
-            for child in handle.children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    child_times = child.cpu_times()
-                    total += child_times.user + child_times.system
-        return float(total)
 
-    return of(service, children=True), of(store, children=False)
+def _infra_pid(name: str) -> int | None:
+    """The pid of a shared service started by deploy/local/infra.sh (Kafka, Redis)."""
+    path = REPO / ".cache" / "run" / f"{name}.pid"
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class CpuMeter:
+    """CPU used during one wrk run: by the service under test, its FerretDB, the shared Kafka
+    and Redis, wrk itself, and the whole machine (busy share of all cores). The 2 cores are
+    shared by all of them, so a run that keeps the machine busy is bounded by the machine."""
+
+    def __init__(
+        self, *, service: subprocess.Popen[bytes] | None, store: subprocess.Popen[bytes] | None
+    ) -> None:
+        self.pids: dict[str, int | None] = {
+            "service": service.pid if service else None,
+            "FerretDB": store.pid if store else None,
+            "Kafka": _infra_pid("kafka"),
+            "Redis": _infra_pid("redis"),
+        }
+        self.started = self._snapshot()
+        self.ended: dict[str, float] = {}
+
+    def _snapshot(self) -> dict[str, float]:
+        snapshot = {
+            name: _cpu_of(pid, children=name == "service") for name, pid in self.pids.items()
+        }
+        wrk = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child that ends
+        snapshot["wrk"] = wrk.ru_utime + wrk.ru_stime
+        machine = psutil.cpu_times()
+        snapshot["machine busy"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        snapshot["wall"] = time.monotonic()
+        return snapshot
+
+    def used(self) -> CpuMeter:
+        self.ended = self._snapshot()
+        return self
+
+    def describe(self, accepted: int, service_name: str) -> str:
+        per_doc = 1000 / max(accepted, 1)
+        used = {name: self.ended[name] - self.started[name] for name in self.started}
+        parts = [
+            f"{service_name if name == 'service' else name} {seconds * per_doc:.2f}"
+            for name, seconds in used.items()
+            if name not in ("machine busy", "wall") and self.pids.get(name, 1) is not None
+        ]
+        busy = used["machine busy"] / max(used["wall"], 1e-9) / (os.cpu_count() or 1)
+        return ", ".join(parts) + f"; machine {busy:.0%} busy ({os.cpu_count()} cores)"
 
 
 def wait_http(url: str, *, timeout_s: float) -> bool:
