@@ -14,7 +14,14 @@ from docflow.common.clients import (
 )
 from docflow.common.context import bound_request_id
 from docflow.common.events import DeadLetterHeader, DocumentIngested, Topic
-from docflow.common.kafka import SourcePosition, publish_dead_letter, publish_event
+from docflow.common.kafka import (
+    MAX_DEAD_LETTER_PAYLOAD,
+    PAYLOAD_BYTES_HEADER,
+    PAYLOAD_TRUNCATED_HEADER,
+    SourcePosition,
+    publish_dead_letter,
+    publish_event,
+)
 from docflow.common.settings import CommonSettings, load_settings
 from docflow.common.testing import Isolation, collect_messages
 
@@ -74,6 +81,35 @@ async def test_events_and_dead_letters_carry_the_correlation_id(settings: Common
     assert headers[DeadLetterHeader.SOURCE_PARTITION] == "2"
     assert headers[DeadLetterHeader.SOURCE_OFFSET] == "41"
     assert headers["x-request-id"] == "corr-1"
+
+
+async def test_a_dead_letter_too_large_for_kafka_keeps_a_marked_prefix_of_the_payload(
+    settings: CommonSettings,
+) -> None:
+    """A message just under Kafka's 1 MiB limit no longer fits once the error headers are
+    added; failing would retry it forever and hold its partition back."""
+    await ensure_topics(settings, [settings.topic(Topic.DLQ)])
+    broker = create_broker(settings)
+    await broker.start()
+    payload = b"x" * (1024 * 1024 - 100)
+    try:
+        await publish_dead_letter(
+            broker,
+            settings,
+            payload=payload,
+            error_type="content_too_large",
+            error_message="The content is too long.",
+            source=SourcePosition(topic="documents.incoming", partition=0, offset=7),
+        )
+    finally:
+        await broker.stop()
+
+    [dead] = await collect_messages(settings.topic(Topic.DLQ), count=1)
+    headers = {key: value.decode() for key, value in dead.headers}
+    assert dead.value == payload[:MAX_DEAD_LETTER_PAYLOAD]
+    assert headers[PAYLOAD_TRUNCATED_HEADER] == "true"
+    assert headers[PAYLOAD_BYTES_HEADER] == str(len(payload))
+    assert headers[DeadLetterHeader.ERROR_TYPE] == "content_too_large"
 
 
 async def test_mongo_and_redis_clients_reach_their_servers(settings: CommonSettings) -> None:

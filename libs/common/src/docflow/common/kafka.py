@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from aiokafka.errors import MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 
 from docflow.common.context import kafka_headers
@@ -16,6 +17,12 @@ logger = logging.getLogger(__name__)
 
 # Kafka's default max.message.bytes is 1 MiB; a dead letter header message is kept well below.
 _MAX_ERROR_MESSAGE = 1000
+# A message that was itself near the 1 MiB limit no longer fits once the dead-letter headers
+# are added; its dead letter keeps this much of it (and says so) rather than failing forever
+# and holding its partition back.
+MAX_DEAD_LETTER_PAYLOAD = 960 * 1024
+PAYLOAD_TRUNCATED_HEADER = "error.payload_truncated"
+PAYLOAD_BYTES_HEADER = "error.payload_bytes"
 
 
 async def publish_event(
@@ -60,7 +67,19 @@ async def publish_dead_letter(
             DeadLetterHeader.SOURCE_OFFSET.value: str(source.offset),
         }
     )
-    await broker.publish(payload, topic=settings.topic(Topic.DLQ), key=key, headers=headers)
+    topic = settings.topic(Topic.DLQ)
+    try:
+        await broker.publish(payload, topic=topic, key=key, headers=headers)
+    except MessageSizeTooLargeError:
+        headers[PAYLOAD_TRUNCATED_HEADER] = "true"
+        headers[PAYLOAD_BYTES_HEADER] = str(len(payload))
+        await broker.publish(
+            payload[:MAX_DEAD_LETTER_PAYLOAD], topic=topic, key=key, headers=headers
+        )
+        logger.warning(
+            "dead letter too large for Kafka: payload truncated",
+            extra={"payload_bytes": len(payload), "kept_bytes": MAX_DEAD_LETTER_PAYLOAD},
+        )
     KAFKA_MESSAGES.labels(settings.service_name, source.topic, "dead_lettered").inc()
     logger.warning(
         "dead-lettered message",
