@@ -38,6 +38,7 @@ VARIANTS = {"base": Path("base"), "production": Path("overlays/production")}
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
 
 NAMESPACE = "docflow"
+RESUME_JOB = "docflow-resume-deferred"
 PART_OF = ("app.kubernetes.io/part-of", "docflow")
 RUN_AS_USER = 10001  # the uid the images create (services/*/Dockerfile)
 SERVICE_PORTS = {"docflow-ingest": 8001, "docflow-query": 8002, "docflow-analysis": 8003}
@@ -213,6 +214,7 @@ def test_expected_objects_are_rendered(rendered: Rendered) -> None:
     assert kinds["Service"] == set(SERVICE_PORTS)
     assert kinds["PodDisruptionBudget"] == set(SERVICE_PORTS)
     assert kinds["HorizontalPodAutoscaler"] == AUTOSCALED
+    assert kinds["CronJob"] == {RESUME_JOB}
     assert len(kinds["Secret"]) == 1
     # docflow-common plus one per service, each with its content hash appended.
     assert {re.sub(r"-[a-z0-9]{10}$", "", name) for name in kinds["ConfigMap"]} == {
@@ -295,6 +297,30 @@ def test_tmp_is_a_writable_empty_dir(rendered: Rendered) -> None:
         volume = volumes[mounts["/tmp"]["name"]]
         assert "emptyDir" in volume, container["name"]
         assert not mounts["/tmp"].get("readOnly"), container["name"]
+
+
+def test_deferred_documents_are_resumed_daily_after_the_budget_reset(
+    rendered: Rendered,
+) -> None:
+    """`make resume-deferred` as a CronJob: the analysis image and settings, locked down."""
+    cron = rendered.get("CronJob", RESUME_JOB)
+    spec = cron["spec"]
+    minute, hour, *_ = spec["schedule"].split()
+    assert (spec["timeZone"], hour) == ("Etc/UTC", "0") and int(minute) > 0, "after 00:00 UTC"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    pod_spec = spec["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod_spec["containers"]
+    assert container["command"][-1] == "docflow.analysis.analyses.resume"
+    [worker] = containers(rendered.get("Deployment", WORKER))
+    assert split_image(container["image"])[:2] == split_image(worker["image"])[:2]
+    assert container["envFrom"] == worker["envFrom"]
+    rendered.environment(container)  # every reference resolves
+    effective = {**pod_spec["securityContext"], **container["securityContext"]}
+    assert effective["runAsNonRoot"] is True and effective["readOnlyRootFilesystem"] is True
+    assert effective["allowPrivilegeEscalation"] is False
+    assert effective["capabilities"]["drop"] == ["ALL"]
+    assert pod_spec["automountServiceAccountToken"] is False
+    assert {"cpu", "memory"} <= set(container["resources"]["limits"])
 
 
 def test_images_are_tagged(rendered: Rendered) -> None:
