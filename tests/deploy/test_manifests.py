@@ -306,7 +306,8 @@ def test_deferred_documents_are_resumed_daily_after_the_budget_reset(
     cron = rendered.get("CronJob", RESUME_JOB)
     spec = cron["spec"]
     minute, hour, *_ = spec["schedule"].split()
-    assert (spec["timeZone"], hour) == ("Etc/UTC", "0") and int(minute) > 0, "after 00:00 UTC"
+    assert (spec["timeZone"], hour) == ("Etc/UTC", "0"), "in the hour after 00:00 UTC"
+    assert int(minute) > 0, "after the reset, not at it"
     assert spec["concurrencyPolicy"] == "Forbid"
     pod_spec = spec["jobTemplate"]["spec"]["template"]["spec"]
     [container] = pod_spec["containers"]
@@ -316,7 +317,8 @@ def test_deferred_documents_are_resumed_daily_after_the_budget_reset(
     assert container["envFrom"] == worker["envFrom"]
     rendered.environment(container)  # every reference resolves
     effective = {**pod_spec["securityContext"], **container["securityContext"]}
-    assert effective["runAsNonRoot"] is True and effective["readOnlyRootFilesystem"] is True
+    assert effective["runAsNonRoot"] is True
+    assert effective["readOnlyRootFilesystem"] is True
     assert effective["allowPrivilegeEscalation"] is False
     assert effective["capabilities"]["drop"] == ["ALL"]
     assert pod_spec["automountServiceAccountToken"] is False
