@@ -26,12 +26,16 @@ logger = logging.getLogger(__name__)
 MongoDocument = dict[str, Any]
 
 
-def create_mongo_client(settings: CommonSettings) -> AsyncMongoClient[MongoDocument]:
+def create_mongo_client(
+    settings: CommonSettings, *, server_selection_timeout_ms: int | None = None
+) -> AsyncMongoClient[MongoDocument]:
+    """`server_selection_timeout_ms` (default: `mongodb_timeout_ms`) bounds how long an
+    operation waits for a reachable server, apart from the operation's own budget."""
     return AsyncMongoClient(
         settings.mongodb_uri.get_secret_value(),
         appname=settings.service_name,
         maxPoolSize=settings.mongodb_max_pool_size,
-        serverSelectionTimeoutMS=settings.mongodb_timeout_ms,
+        serverSelectionTimeoutMS=server_selection_timeout_ms or settings.mongodb_timeout_ms,
         connectTimeoutMS=settings.mongodb_timeout_ms,
         timeoutMS=settings.mongodb_timeout_ms * 2,
         tz_aware=True,

@@ -13,7 +13,13 @@ from faststream.kafka import KafkaBroker
 from starlette.middleware import Middleware
 
 from docflow.common.app import create_service_app, run_service
-from docflow.common.clients import create_broker, create_redis, ensure_topics, mongo_database
+from docflow.common.clients import (
+    create_broker,
+    create_mongo_client,
+    create_redis,
+    ensure_topics,
+    mongo_database,
+)
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import Topic
 from docflow.common.health import HealthCheck
@@ -21,7 +27,6 @@ from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
 from docflow.query import fastget, fastlane
 from docflow.query.cache import Cache, CacheKeys
-from docflow.query.clients import create_query_mongo_client
 from docflow.query.documents.handlers import register_handlers
 from docflow.query.documents.repository import DocumentRepository
 from docflow.query.documents.router import router as documents_router
@@ -56,7 +61,11 @@ async def _create_indexes(documents: DocumentRepository) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: QuerySettings = app.state.settings
-    mongo = create_query_mongo_client(settings)
+    # A read the cache cannot answer fails fast with a 503 when MongoDB is gone, instead of
+    # waiting the common timeout for a server; a live but busy server keeps the common budget.
+    mongo = create_mongo_client(
+        settings, server_selection_timeout_ms=settings.mongodb_server_selection_timeout_ms
+    )
     database = mongo_database(mongo, settings)
     redis = create_redis(settings)
     redis_url = settings.redis_url.get_secret_value()
