@@ -31,7 +31,6 @@ import os
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,13 +45,12 @@ from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import IncomingDocument, Topic
-from docflow.common.testing import free_port, new_isolation
+from docflow.common.testing import ferretdb_server, free_port, new_isolation
 
 RATE_LIMIT = "100000000/minute"  # counted on every request, never reached by the benchmark
 SHARED_MONGODB_URI = "mongodb://127.0.0.1:27017"
 KAFKA = "127.0.0.1:9092"
 REPO = Path(__file__).resolve().parents[2]
-FERRETDB_BIN = REPO / ".cache" / "bin" / "ferretdb"
 
 # Each wrk thread numbers its requests; the run id and thread id make every body unique.
 _WRK_SCRIPT = r"""
@@ -198,49 +196,6 @@ class BareProcess:
             self.process.wait(timeout=30)
 
 
-class OwnFerretDB:
-    """A FerretDB of the benchmark's own on a free port (same binary and handler as the shared
-    one): the tests other people run on the shared instance neither slow the benchmark down
-    nor see its load. `--shared-store` uses the shared instance instead."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.data = workdir / "ferretdb"
-        self.log_path = workdir / "ferretdb.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}"
-
-    def start(self) -> OwnFerretDB:
-        (self.data / "state").mkdir(parents=True)
-        command = [
-            str(FERRETDB_BIN),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{self.data}/",
-            f"--state-dir={self.data / 'state'}",
-            f"--listen-addr=127.0.0.1:{self.port}",
-            "--debug-addr=-",
-            "--telemetry=disable",
-            "--log-level=error",
-        ]
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError(f"ferretdb did not start; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
 async def stored_and_published(uri: str, database: str, topic: str) -> tuple[int, int]:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(uri)
     try:
@@ -318,8 +273,10 @@ def main() -> None:
         "LOG_LEVEL": "INFO",
         **dict(item.split("=", 1) for item in args.set),
     }
-    store = None if args.shared_store else OwnFerretDB(workdir).start()
-    mongodb_uri = store.uri if store else SHARED_MONGODB_URI
+    # An own FerretDB (same binary and handler as the shared one): the tests other people run
+    # on the shared instance neither slow the benchmark down nor see its load.
+    store = None if args.shared_store else ferretdb_server(workdir, port=free_port()).start()
+    mongodb_uri = f"mongodb://127.0.0.1:{store.port}" if store else SHARED_MONGODB_URI
     env["MONGODB_URI"] = mongodb_uri
     profile_path = workdir / "profile.txt" if args.profile else None
     service = IngestProcess(env=env, port=free_port(), workdir=workdir, profile=profile_path)
@@ -464,10 +421,10 @@ class CpuMeter:
     def describe(self, accepted: int, service_name: str) -> str:
         per_doc = 1000 / max(accepted, 1)
         used = {name: self.ended[name] - self.started[name] for name in self.started}
+        measured = [name for name, pid in self.pids.items() if pid is not None] + ["wrk"]
         parts = [
-            f"{service_name if name == 'service' else name} {seconds * per_doc:.2f}"
-            for name, seconds in used.items()
-            if name not in ("machine busy", "wall") and self.pids.get(name, 1) is not None
+            f"{service_name if name == 'service' else name} {used[name] * per_doc:.2f}"
+            for name in measured
         ]
         busy = used["machine busy"] / max(used["wall"], 1e-9) / (os.cpu_count() or 1)
         return ", ".join(parts) + f"; machine {busy:.0%} busy ({os.cpu_count()} cores)"

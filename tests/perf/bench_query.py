@@ -29,7 +29,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,10 +42,15 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from docflow.common.testing import ServiceProcess, free_port
+from docflow.common.testing import (
+    OwnServer,
+    ServiceProcess,
+    ferretdb_server,
+    free_port,
+    redis_server,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-FERRETDB_BIN = REPO / ".cache" / "bin" / "ferretdb"
 RATE_LIMIT = "100000000/minute"  # counted on every request, never reached by the benchmark
 
 _WORDS = [
@@ -281,62 +285,14 @@ def serve_bare(port: int, size: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
 
 
-class OwnServer:
-    """A FerretDB or redis-server of the benchmark's own on a free port: other tests that
-    share the machine's instances neither slow them down nor see the benchmark's load."""
-
-    def __init__(self, name: str, command: list[str], *, port: int, log_path: Path) -> None:
-        self.name, self.command, self.port, self.log_path = name, command, port, log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> OwnServer:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not start; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
 def own_ferretdb(workdir: Path) -> OwnServer:
-    data = workdir / "ferretdb"
-    (data / "state").mkdir(parents=True)
-    port = free_port()
-    command = [
-        str(FERRETDB_BIN),
-        "--handler=sqlite",
-        f"--sqlite-url=file:{data}/",
-        f"--state-dir={data / 'state'}",
-        f"--listen-addr=127.0.0.1:{port}",
-        "--debug-addr=-",
-        "--telemetry=disable",
-        "--log-level=error",
-    ]
-    return OwnServer("ferretdb", command, port=port, log_path=workdir / "ferretdb.log").start()
+    """A FerretDB of the benchmark's own on a free port: other tests that share the machine's
+    instances neither slow it down nor see the benchmark's load."""
+    return ferretdb_server(workdir, port=free_port()).start()
 
 
 def own_redis(workdir: Path) -> OwnServer:
-    port = free_port()
-    command = [
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]
-    return OwnServer("redis", command, port=port, log_path=workdir / "redis.log").start()
+    return redis_server(workdir, port=free_port()).start()
 
 
 class BareProcess:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -24,14 +23,18 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import Topic
-from docflow.common.testing import Isolation, collect_messages, free_port, produce_raw
+from docflow.common.testing import (
+    FERRETDB_BIN,
+    Isolation,
+    collect_messages,
+    ferretdb_server,
+    free_port,
+    produce_raw,
+)
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[4]
-FERRETDB = REPO / ".cache" / "bin" / "ferretdb"
 
 
 def settings_for(port: int) -> IngestSettings:
@@ -52,34 +55,15 @@ async def running(settings: IngestSettings) -> AsyncIterator[FastAPI]:
 
 
 @contextmanager
-def own_ferretdb(port: int, data_dir: Path) -> Iterator[None]:
-    if not FERRETDB.exists():
+def own_ferretdb(port: int, workdir: Path) -> Iterator[None]:
+    if not FERRETDB_BIN.exists():
         pytest.skip("FerretDB is not installed (deploy/local/install.sh)")
-    (data_dir / "sqlite").mkdir(parents=True)
-    (data_dir / "state").mkdir()
-    process = subprocess.Popen(
-        [
-            str(FERRETDB),
-            "--handler=sqlite",
-            f"--sqlite-url=file:{data_dir / 'sqlite'}/",
-            f"--state-dir={data_dir / 'state'}",
-            f"--listen-addr=127.0.0.1:{port}",
-            "--debug-addr=-",
-            "--telemetry=disable",
-            "--log-level=error",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = ferretdb_server(workdir, port=port).start()
     try:
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        server.stop()
+        shutil.rmtree(workdir / "ferretdb", ignore_errors=True)
 
 
 async def test_posting_while_the_store_is_down_is_a_503(isolation: Isolation, code_of: Any) -> None:
@@ -106,7 +90,7 @@ async def test_kafka_messages_wait_out_a_store_outage_instead_of_dead_lettering(
         assert await collect_messages(isolation.topic(Topic.DLQ), count=1, timeout_s=1) == []
         assert await collect_messages(isolation.topic(Topic.INGESTED), count=1, timeout_s=1) == []
 
-        with own_ferretdb(port, tmp_path / "ferretdb"):
+        with own_ferretdb(port, tmp_path):
             events = await collect_messages(isolation.topic(Topic.INGESTED), count=3, timeout_s=60)
             assert len(events) == 3
             client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from docflow.common.testing import Isolation, free_port
-from services.query.tests.integration.support import (
+from docflow.common.testing import (
     FERRETDB_BIN,
-    Database,
-    PrivateServer,
-    QueryApp,
-    running_query,
+    Isolation,
+    OwnServer,
+    ferretdb_server,
+    free_port,
+    redis_server,
 )
+from services.query.tests.integration.support import Database, QueryApp, running_query
 
 
 @pytest.fixture
@@ -29,36 +30,18 @@ async def query(isolation: Isolation, test_db: Database) -> AsyncIterator[QueryA
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateServer]:
+def private_redis(tmp_path: Path) -> Iterator[OwnServer]:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is missing: run deploy/local/install.sh")
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
-    server = PrivateServer(command, port=port, log_path=tmp_path / "redis.log")
-    server.start()
+    server = redis_server(tmp_path, port=free_port()).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def private_ferretdb(tmp_path: Path) -> Iterator[PrivateServer]:
+def private_ferretdb(tmp_path: Path) -> Iterator[OwnServer]:
     if not FERRETDB_BIN.exists():
         pytest.fail(f"{FERRETDB_BIN} is missing: run deploy/local/install.sh")
-    data = tmp_path / "ferretdb"
-    (data / "state").mkdir(parents=True)
-    port = free_port()
-    command = [
-        str(FERRETDB_BIN),
-        "--handler=sqlite",
-        f"--sqlite-url=file:{data}/",
-        f"--state-dir={data / 'state'}",
-        f"--listen-addr=127.0.0.1:{port}",
-        "--debug-addr=-",
-        "--telemetry=disable",
-        "--log-level=error",
-    ]
-    server = PrivateServer(command, port=port, log_path=tmp_path / "ferretdb.log")
-    server.start()
+    server = ferretdb_server(tmp_path, port=free_port()).start()
     yield server
     server.stop()

@@ -5,14 +5,11 @@ private servers that a test may stop and start.
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,9 +22,6 @@ from docflow.common.events import DocumentAnalyzed, Topic
 from docflow.common.testing import Isolation, produce_raw
 from docflow.query.main import create_app
 from docflow.query.settings import QuerySettings
-
-REPO = Path(__file__).resolve().parents[4]
-FERRETDB_BIN = REPO / ".cache" / "bin" / "ferretdb"
 
 Database = AsyncDatabase[dict[str, Any]]
 
@@ -143,32 +137,3 @@ async def subscriber_ready(query: QueryApp, isolation: Isolation, db: Database) 
         await wait_until(bumped, timeout_s=60, step_s=0.05)
     finally:
         await redis.aclose()
-
-
-def _wait_for_port(port: int, *, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port} after {timeout_s} s")
-
-
-class PrivateServer:
-    """A server process of this test's own, on a fixed port so it can be restarted there."""
-
-    def __init__(self, command: list[str], *, port: int, log_path: Path) -> None:
-        self.command, self.port, self.log_path = command, port, log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
-        _wait_for_port(self.port)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-        self.process = None

@@ -10,10 +10,9 @@ import pytest
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from docflow.common.testing import Isolation
+from docflow.common.testing import Isolation, OwnServer
 from services.query.tests.integration.support import (
     Database,
-    PrivateServer,
     insert_documents,
     running_query,
     stored_document,
@@ -24,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 async def test_reads_answer_without_redis_and_caching_resumes_when_it_returns(
-    isolation: Isolation, test_db: Database, private_redis: PrivateServer
+    isolation: Isolation, test_db: Database, private_redis: OwnServer
 ) -> None:
     redis_url = f"redis://127.0.0.1:{private_redis.port}/0"
     [document] = await insert_documents(test_db, 1)
@@ -64,7 +63,7 @@ async def test_reads_answer_without_redis_and_caching_resumes_when_it_returns(
 
 
 async def test_rate_limiter_keeps_counting_without_redis(
-    isolation: Isolation, test_db: Database, private_redis: PrivateServer
+    isolation: Isolation, test_db: Database, private_redis: OwnServer
 ) -> None:
     redis_url = f"redis://127.0.0.1:{private_redis.port}/0"
     async with running_query(redis_url=redis_url, rate_limit_default="5/minute") as query:
@@ -75,7 +74,7 @@ async def test_rate_limiter_keeps_counting_without_redis(
 
 
 async def test_cached_reads_survive_mongodb_down_and_the_rest_get_503(
-    isolation: Isolation, private_ferretdb: PrivateServer
+    isolation: Isolation, private_ferretdb: OwnServer
 ) -> None:
     mongodb_uri = f"mongodb://127.0.0.1:{private_ferretdb.port}"
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
@@ -106,7 +105,7 @@ async def test_cached_reads_survive_mongodb_down_and_the_rest_get_503(
 
 
 async def test_stale_entry_is_served_when_mongodb_cannot_refresh_it(
-    isolation: Isolation, private_ferretdb: PrivateServer
+    isolation: Isolation, private_ferretdb: OwnServer
 ) -> None:
     mongodb_uri = f"mongodb://127.0.0.1:{private_ferretdb.port}"
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongodb_uri, tz_aware=True)

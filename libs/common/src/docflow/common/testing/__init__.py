@@ -7,12 +7,17 @@ gets its own topic suffix, database and Redis key prefix, so tests never see eac
 from docflow.common.testing.isolation import Isolation, new_isolation
 from docflow.common.testing.kafka import collect_messages, produce_raw
 from docflow.common.testing.process import ServiceProcess, free_port
+from docflow.common.testing.servers import FERRETDB_BIN, OwnServer, ferretdb_server, redis_server
 
 __all__ = [
+    "FERRETDB_BIN",
     "Isolation",
+    "OwnServer",
     "ServiceProcess",
     "collect_messages",
+    "ferretdb_server",
     "free_port",
     "new_isolation",
     "produce_raw",
+    "redis_server",
 ]

@@ -1,0 +1,70 @@
+"""Private FerretDB and Redis servers for tests and benchmarks that must not share the machine's.
+
+A test that stops its store (an outage) or a benchmark that loads it uses a server of its own
+on a free port, started from the binaries `deploy/local/install.sh` put in place; the shared
+instances are never stopped and never see that load.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+# libs/common/src/docflow/common/testing/servers.py -> the repository root (editable install).
+REPO = Path(__file__).resolve().parents[6]
+FERRETDB_BIN = REPO / ".cache" / "bin" / "ferretdb"
+
+
+class OwnServer:
+    """A server process on a fixed port, so that it can be stopped and started again there."""
+
+    def __init__(self, name: str, command: list[str], *, port: int, log_path: Path) -> None:
+        self.name, self.command, self.port, self.log_path = name, command, port, log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, timeout_s: float = 30) -> OwnServer:
+        """Start the process and wait until its port accepts connections."""
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} does not listen on {self.port}; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+def ferretdb_server(workdir: Path, *, port: int) -> OwnServer:
+    """A FerretDB (SQLite handler) keeping its data under `workdir`; not started yet."""
+    data = workdir / "ferretdb"
+    (data / "state").mkdir(parents=True, exist_ok=True)
+    command = [
+        str(FERRETDB_BIN),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data}/",
+        f"--state-dir={data / 'state'}",
+        f"--listen-addr=127.0.0.1:{port}",
+        "--debug-addr=-",
+        "--telemetry=disable",
+        "--log-level=error",
+    ]
+    return OwnServer("ferretdb", command, port=port, log_path=workdir / "ferretdb.log")
+
+
+def redis_server(workdir: Path, *, port: int) -> OwnServer:
+    """An in-memory redis-server (no snapshots, no append-only file); not started yet."""
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+    return OwnServer("redis", command, port=port, log_path=workdir / "redis.log")
