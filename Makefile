@@ -23,7 +23,7 @@ HONCHO = $(VENV_PY) -c 'import sys, honcho.manager as m; m.KILL_WAIT = int(sys.a
 LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; [ $$rc -eq 0 ]
 TYPECHECK = $(RUN) mypy libs/common/src services/*/src tests libs/common/tests services/*/tests conftest.py
 
-.PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit \
+.PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
 	bench-ingest bench-analysis bench-query load resume-deferred fake-openai clean
 
 help: ## List the targets
@@ -67,12 +67,13 @@ typecheck: ## mypy (strict) over the libraries, services and tests
 # Every step runs even after an earlier one failed (one run shows every problem); the
 # infrastructure is stopped at the end whatever happened, unless it was already running before
 # (someone else's) or KEEP_INFRA=1. Any failure, pytest's 5 "no tests collected" included, fails.
-test: install ## Install, start the infra, lint, typecheck, run the whole suite with the coverage gate, stop the infra
+test: install ## Install, start the infra, lint, typecheck, FerretDB's Go tests, run the whole suite with the coverage gate, stop the infra
 	@rc=0; was_up=0; $(LOAD_DOTENV); \
 	if bash $(INFRA) status >/dev/null 2>&1; then was_up=1; fi; \
 	bash $(INFRA) up || rc=1; \
 	( $(LINT) ) || { echo "make test: lint failed" >&2; rc=1; }; \
 	( $(TYPECHECK) ) || { echo "make test: typecheck failed" >&2; rc=1; }; \
+	bash deploy/local/install.sh --ferretdb-test || { echo "make test: FerretDB's Go tests failed" >&2; rc=1; }; \
 	if bash $(INFRA) status >/dev/null 2>&1; then \
 		prc=0; $(RUN) pytest --cov --cov-report=term || prc=$$?; \
 		if [ $$prc -ne 0 ]; then echo "make test: pytest exited $$prc" >&2; rc=1; fi; \
@@ -80,6 +81,9 @@ test: install ## Install, start the infra, lint, typecheck, run the whole suite 
 	if [ $$was_up -eq 0 ] && [ -z "$${KEEP_INFRA:-}" ]; then bash $(INFRA) down || true; fi; \
 	if [ $$rc -ne 0 ]; then echo "make test: FAILED" >&2; else echo "make test: OK"; fi; \
 	exit $$rc
+
+ferretdb-test: ## FerretDB's Go tests of its SQLite backend, with docflow's patch (deploy/local/ferretdb/)
+	@bash deploy/local/install.sh --ferretdb-test
 
 test-unit: ## Unit tests only (pytest -m unit), nothing needs to run
 	@$(RUN) pytest -m unit

@@ -5,6 +5,8 @@
 #
 # Environment (all optional):
 #   DOCFLOW_CACHE           cache root (default: <repo>/.cache)
+#   FERRETDB_BIN            the binary (default: the patched build, <cache>/bin/ferretdb)
+#   FERRETDB_DATA           data directory (default: <cache>/data/ferretdb)
 #   FERRETDB_PORT           listen port (default 27017)
 #   FERRETDB_LOG_LEVEL      DEBUG, INFO, WARN, ERROR (default: at WARN FerretDB dumps every failed
 #                           command and every unsupported `endSessions` as a multi-line message)
@@ -13,8 +15,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${DOCFLOW_CACHE:-$ROOT/.cache}"
-BIN="$CACHE/bin/ferretdb"
-DATA="$CACHE/data/ferretdb"
+BIN="${FERRETDB_BIN:-$CACHE/bin/ferretdb}"
+DATA="${FERRETDB_DATA:-$CACHE/data/ferretdb}"
 
 if [[ ! -x "$BIN" ]]; then
   printf '[ferretdb.sh] %s missing: run deploy/local/install.sh (or make install) first\n' "$BIN" >&2
@@ -22,6 +24,8 @@ if [[ ! -x "$BIN" ]]; then
 fi
 mkdir -p "$DATA/sqlite" "$DATA/state"
 
+# --test-enable-nested-pushdown: dotted keys (analysis.language) reach the SQLite backend, whose
+# patched pushdown decides from its index key types what it can answer (deploy/local/ferretdb/).
 exec "$BIN" \
   --handler=sqlite \
   --sqlite-url="file:$DATA/sqlite/" \
@@ -29,5 +33,6 @@ exec "$BIN" \
   --listen-addr="127.0.0.1:${FERRETDB_PORT:-27017}" \
   --debug-addr="${FERRETDB_DEBUG_ADDR:--}" \
   --telemetry=disable \
+  --test-enable-nested-pushdown \
   --log-level="${FERRETDB_LOG_LEVEL:-ERROR}" \
   --log-format=console

@@ -36,28 +36,75 @@ install_uv() {
   fi
 }
 
-ferretdb_works() { "$CACHE/bin/ferretdb" --version >/dev/null 2>&1; }
+# FerretDB is built from the Go module proxy with the patches in deploy/local/ferretdb/ applied
+# (see its README). The stamp next to the binary hashes the version and the patches: a changed
+# patch rebuilds. `install.sh --stock` also builds an unpatched binary (bin/ferretdb-stock) for
+# tests/perf/bench_scale.py's side-by-side comparison.
+FERRETDB_PATCHES=("$ROOT"/deploy/local/ferretdb/*.patch)
 
-install_ferretdb() {
-  ferretdb_works && return 0
+ferretdb_stamp() {
+  { printf '%s\n' "$FERRETDB_VERSION"; cat "${FERRETDB_PATCHES[@]}"; } | sha256sum | cut -d' ' -f1
+}
+
+ferretdb_works() { "$1" --version >/dev/null 2>&1; }
+
+# Prints the directory of the FerretDB source, patched unless $1 is "stock", prepared once per stamp.
+ferretdb_source() {
+  local flavour=$1 module stamp src
+  stamp="$(ferretdb_stamp)"
+  [[ "$flavour" == stock ]] && stamp="stock-$FERRETDB_VERSION"
+  src="$CACHE/src/ferretdb-$flavour"
+  if [[ -f "$src/.docflow-stamp" && "$(cat "$src/.docflow-stamp")" == "$stamp" ]]; then
+    echo "$src"
+    return 0
+  fi
   # `go install github.com/FerretDB/FerretDB/cmd/ferretdb@VERSION` builds a binary that panics at
   # start ("Invalid build/version/version.txt"): the module zip lacks the generated version files.
   # So: download the module, copy its source, write version.txt, then build.
-  log "building FerretDB $FERRETDB_VERSION from the Go module proxy (first time: a few minutes)"
-  local src build
-  src="$(GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
+  module="$(GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
-  build="$CACHE/build/ferretdb-$FERRETDB_VERSION"
-  rm -rf "$build"
-  mkdir -p "$(dirname "$build")"
-  cp -R "$src" "$build"
-  chmod -R u+w "$build"
-  printf '%s\n' "$FERRETDB_VERSION" >"$build/build/version/version.txt"
-  printf 'docflow-local\n' >"$build/build/version/package.txt"
-  (cd "$build" && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "$CACHE/bin/ferretdb.new" ./cmd/ferretdb)
-  mv -f "$CACHE/bin/ferretdb.new" "$CACHE/bin/ferretdb"
-  rm -rf "$build"; rmdir "$CACHE/build" 2>/dev/null || true
-  ferretdb_works || { log "FerretDB build does not start: $("$CACHE/bin/ferretdb" --version 2>&1 | head -3)"; return 1; }
+  rm -rf "$src"
+  mkdir -p "$(dirname "$src")"
+  cp -R "$module" "$src"
+  chmod -R u+w "$src"
+  printf '%s\n' "$FERRETDB_VERSION" >"$src/build/version/version.txt"
+  printf 'docflow-local\n' >"$src/build/version/package.txt"
+  if [[ "$flavour" != stock ]]; then
+    local patch
+    for patch in "${FERRETDB_PATCHES[@]}"; do
+      patch -s -p1 -d "$src" <"$patch" >&2
+    done
+  fi
+  printf '%s\n' "$stamp" >"$src/.docflow-stamp"
+  echo "$src"
+}
+
+# build_ferretdb patched|stock BINARY
+build_ferretdb() {
+  local flavour=$1 bin=$2 src stamp
+  stamp="$(ferretdb_stamp)"
+  [[ "$flavour" == stock ]] && stamp="stock-$FERRETDB_VERSION"
+  if ferretdb_works "$bin" && [[ -f "$bin.stamp" && "$(cat "$bin.stamp")" == "$stamp" ]]; then
+    return 0
+  fi
+  log "building FerretDB $FERRETDB_VERSION ($flavour) from the Go module proxy (first time: a few minutes)"
+  src="$(ferretdb_source "$flavour")"
+  (cd "$src" && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "$bin.new" ./cmd/ferretdb)
+  mv -f "$bin.new" "$bin"
+  printf '%s\n' "$stamp" >"$bin.stamp"
+  ferretdb_works "$bin" || { log "FerretDB build does not start: $("$bin" --version 2>&1 | head -3)"; return 1; }
+}
+
+install_ferretdb() {
+  build_ferretdb patched "$CACHE/bin/ferretdb"
+  if [[ "${1:-}" == --stock ]]; then build_ferretdb stock "$CACHE/bin/ferretdb-stock"; fi
+}
+
+# Runs FerretDB's own Go tests of the SQLite backend (and the patch's) on the patched source.
+test_ferretdb() {
+  local src
+  src="$(ferretdb_source patched)"
+  (cd "$src" && GOFLAGS="-mod=mod -buildvcs=false" go test -count=1 ./internal/backends/sqlite/...)
 }
 
 install_kafka() {
@@ -81,9 +128,21 @@ install_kafka() {
   mv "$libs.tmp" "$libs"
 }
 
+case "${1:-}" in
+  --ferretdb-test)
+    test_ferretdb
+    exit
+    ;;
+  --stock | "") ;;
+  *)
+    echo "usage: install.sh [--stock | --ferretdb-test]" >&2
+    exit 2
+    ;;
+esac
+
 install_debian_packages
 install_uv
-install_ferretdb &
+install_ferretdb "${1:-}" &
 ferret_pid=$!
 install_kafka
 wait "$ferret_pid"

@@ -7,6 +7,7 @@ instances are never stopped and never see that load.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -15,19 +16,30 @@ from pathlib import Path
 # libs/common/src/docflow/common/testing/servers.py -> the repository root (editable install).
 REPO = Path(__file__).resolve().parents[6]
 FERRETDB_BIN = REPO / ".cache" / "bin" / "ferretdb"
+FERRETDB_SCRIPT = REPO / "deploy" / "local" / "ferretdb.sh"
 
 
 class OwnServer:
     """A server process on a fixed port, so that it can be stopped and started again there."""
 
-    def __init__(self, name: str, command: list[str], *, port: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: list[str],
+        *,
+        port: int,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name, self.command, self.port, self.log_path = name, command, port, log_path
+        self.env = env
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *, timeout_s: float = 30) -> OwnServer:
         """Start the process and wait until its port accepts connections."""
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, **self.env} if self.env else None
+        self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with socket.socket() as probe:
@@ -46,21 +58,18 @@ class OwnServer:
         self.process = None
 
 
-def ferretdb_server(workdir: Path, *, port: int) -> OwnServer:
-    """A FerretDB (SQLite handler) keeping its data under `workdir`; not started yet."""
-    data = workdir / "ferretdb"
-    (data / "state").mkdir(parents=True, exist_ok=True)
-    command = [
-        str(FERRETDB_BIN),
-        "--handler=sqlite",
-        f"--sqlite-url=file:{data}/",
-        f"--state-dir={data / 'state'}",
-        f"--listen-addr=127.0.0.1:{port}",
-        "--debug-addr=-",
-        "--telemetry=disable",
-        "--log-level=error",
-    ]
-    return OwnServer("ferretdb", command, port=port, log_path=workdir / "ferretdb.log")
+def ferretdb_server(workdir: Path, *, port: int, binary: Path = FERRETDB_BIN) -> OwnServer:
+    """A FerretDB (SQLite handler) keeping its data under `workdir`; not started yet.
+
+    It runs through deploy/local/ferretdb.sh, so it has the same flags as `make run`'s.
+    """
+    env = {
+        "FERRETDB_BIN": str(binary),
+        "FERRETDB_DATA": str(workdir / "ferretdb"),
+        "FERRETDB_PORT": str(port),
+    }
+    command = ["bash", str(FERRETDB_SCRIPT)]
+    return OwnServer("ferretdb", command, port=port, log_path=workdir / "ferretdb.log", env=env)
 
 
 def redis_server(workdir: Path, *, port: int) -> OwnServer:
