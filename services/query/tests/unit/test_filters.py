@@ -58,10 +58,11 @@ def test_cursor_continues_strictly_after_the_last_item() -> None:
 
     query = build_list_query(limit=5, max_limit=100, cursor=token)
 
+    # the bound on created_at is what lets an index seek to the cursor
     assert match_list_query(query) == {
-        "$or": [
-            {"created_at": {"$lt": last}},
-            {"created_at": last, "_id": {"$lt": "b" * 32}},
+        "$and": [
+            {"created_at": {"$lte": last}},
+            {"$or": [{"created_at": {"$lt": last}}, {"_id": {"$lt": "b" * 32}}]},
         ]
     }
 

@@ -10,6 +10,7 @@ from docflow.common.envelope import APIResponse
 from docflow.query.documents.render import render_document, render_page
 from docflow.query.documents.schemas import DocumentOut, DocumentPage
 from docflow.query.routing import translate_validation_error
+from docflow.query.stats.repository import Counts
 from docflow.query.stats.schemas import Stats
 from docflow.query.stats.service import summarize
 
@@ -91,14 +92,14 @@ def test_page_with_one_extra_item_has_a_next_cursor_and_drops_the_extra() -> Non
 
 
 def test_summarize_counts_every_status_and_label_and_orders_languages() -> None:
-    rows = [
-        ({"status": "analyzed", "sentiment": "positive", "language": "de"}, 2),
-        ({"status": "analyzed", "sentiment": "negative", "language": "en"}, 3),
-        ({"status": "queued"}, 4),
-        ({}, 1),  # a document without a status still counts in the total
-    ]
+    counts = Counts(
+        total=10,  # a document without a status still counts in the total
+        by_status={"analyzed": 5, "queued": 4},
+        by_sentiment={"positive": 2, "negative": 3},
+        by_language={"de": 2, "en": 3, "fr": 0},  # fr: its last document changed meanwhile
+    )
 
-    stats = summarize(rows)
+    stats = summarize(counts)
 
     Stats.model_validate(stats)
     assert stats["total"] == 10

@@ -23,6 +23,7 @@ from docflow.common.clients import (
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import Topic
 from docflow.common.health import HealthCheck
+from docflow.common.indexes import ensure_indexes
 from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
 from docflow.query import fastget, fastlane
@@ -47,7 +48,7 @@ _INDEX_RETRY_S = 1.0
 async def _create_indexes(documents: DocumentRepository) -> None:
     for attempt in range(1, _INDEX_ATTEMPTS + 1):
         try:
-            created = await documents.create_indexes()
+            created = await ensure_indexes(documents.collection)
         except Exception as exc:
             if attempt == _INDEX_ATTEMPTS:
                 raise

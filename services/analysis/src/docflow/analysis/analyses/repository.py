@@ -17,6 +17,7 @@ from pymongo.errors import BulkWriteError
 
 from docflow.common.clients import MongoDocument
 from docflow.common.documents import ANALYSES, DOCUMENTS, DocumentStatus
+from docflow.common.indexes import ensure_indexes as ensure_document_indexes
 
 Database = AsyncDatabase[MongoDocument]
 DUPLICATE_KEY = 11000
@@ -51,8 +52,8 @@ async def ensure_indexes(db: Database) -> None:
         [("content_hash", ASCENDING), ("model", ASCENDING), ("prompt_version", ASCENDING)],
         name="reuse_by_content",
     )
-    # No index of ours on `documents`: every index slows the per-document update that bounds
-    # throughput on FerretDB, and the query service's (status, created_at) serves `resume`.
+    # `documents`: by `_id` for loads and marks, (status, created_at) for `resume`.
+    await ensure_document_indexes(db[DOCUMENTS])
 
 
 async def load_documents(db: Database, ids: list[str]) -> dict[str, MongoDocument]:

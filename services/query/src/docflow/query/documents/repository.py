@@ -1,4 +1,4 @@
-"""Every MongoDB query the documents endpoints make, and the indexes that serve them.
+"""Every MongoDB query the documents endpoints make (docflow.common.indexes serves them).
 
 Only operators both FerretDB v1 and MongoDB accept: equality, `$in`, ranges, `$or`/`$and`,
 inclusion projections, `sort` and `limit`.
@@ -6,36 +6,15 @@ inclusion projections, `sort` and `limit`.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import OperationFailure
 
+from docflow.common.indexes import NEWEST_FIRST
 from docflow.query.documents.filters import ListQuery
 from docflow.query.errors import database_errors
 
-logger = logging.getLogger(__name__)
-
 StoredDocument = dict[str, Any]
-
-# Newest first; `_id` breaks ties between documents created in the same millisecond, which
-# makes the order total and the cursor unambiguous.
-SORT = [("created_at", DESCENDING), ("_id", DESCENDING)]
-
-# One index per filter, each ending in the sort so that a filtered page is read in order.
-INDEXES = [
-    IndexModel(SORT, name="query_created"),
-    IndexModel([("status", ASCENDING), *SORT], name="query_status_created"),
-    IndexModel([("analysis.sentiment.label", ASCENDING), *SORT], name="query_sentiment_created"),
-    IndexModel([("analysis.language", ASCENDING), *SORT], name="query_language_created"),
-    IndexModel([("analysis.keywords", ASCENDING), *SORT], name="query_keyword_created"),
-    IndexModel([("source", ASCENDING), *SORT], name="query_source_created"),
-]
-# MongoDB's answers when an index with the same keys exists under another name or options
-# (another service may have created it first): that index serves our queries just as well.
-_INDEX_CONFLICTS = {85, 86}
 
 # What the API serves; internal fields (content_hash, origin, published) stay inside.
 _SERVED_FIELDS = (
@@ -59,18 +38,6 @@ class DocumentRepository:
     def __init__(self, collection: AsyncCollection[StoredDocument]) -> None:
         self.collection = collection
 
-    async def create_indexes(self) -> list[str]:
-        """Create the indexes if they are missing (idempotent); the names that exist now."""
-        created = []
-        for index in INDEXES:
-            try:
-                created.extend(await self.collection.create_indexes([index]))
-            except OperationFailure as exc:
-                if exc.code not in _INDEX_CONFLICTS:
-                    raise
-                logger.info("equivalent index exists", extra={"index": index.document["name"]})
-        return created
-
     async def find(self, document_id: str, *, with_content: bool) -> StoredDocument | None:
         async with database_errors():
             return await self.collection.find_one(
@@ -82,7 +49,7 @@ class DocumentRepository:
         async with database_errors():
             cursor = (
                 self.collection.find(match_list_query(query), _BRIEF)
-                .sort(SORT)
+                .sort(NEWEST_FIRST)
                 .limit(query.limit + 1)
             )
             return await cursor.to_list()
@@ -109,14 +76,12 @@ def match_list_query(query: ListQuery) -> dict[str, Any]:
     if created:
         clauses.append({"created_at": created})
     if query.cursor is not None:
+        # After the cursor: created earlier, or at the same time with a smaller id. The
+        # `$lte` bound lets the index seek to the cursor instead of walking the pages before.
         last = query.cursor
+        clauses.append({"created_at": {"$lte": last.created_at}})
         clauses.append(
-            {
-                "$or": [
-                    {"created_at": {"$lt": last.created_at}},
-                    {"created_at": last.created_at, "_id": {"$lt": last.document_id}},
-                ]
-            }
+            {"$or": [{"created_at": {"$lt": last.created_at}}, {"_id": {"$lt": last.document_id}}]}
         )
     if not clauses:
         return {}

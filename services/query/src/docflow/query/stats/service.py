@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, get_args
 
 import orjson
@@ -10,33 +9,27 @@ import orjson
 from docflow.common.documents import DocumentStatus, SentimentLabel
 from docflow.query.cache import Cache, Entry
 from docflow.query.readthrough import CachePolicy, read_through, uncached
-from docflow.query.stats.repository import StatsRepository
+from docflow.query.stats.repository import Counts, StatsRepository
 
 
-def summarize(rows: list[tuple[dict[str, Any], int]]) -> dict[str, Any]:
-    by_status: Counter[str] = Counter({status.value: 0 for status in DocumentStatus})
-    by_sentiment: Counter[str] = Counter(dict.fromkeys(get_args(SentimentLabel), 0))
-    by_language: Counter[str] = Counter()
-    total = 0
-    for facets, count in rows:
-        total += count
-        if isinstance(status := facets.get("status"), str):
-            by_status[status] += count
-        if isinstance(sentiment := facets.get("sentiment"), str):
-            by_sentiment[sentiment] += count
-        if isinstance(language := facets.get("language"), str):
-            by_language[language] += count
+def summarize(counts: Counts) -> dict[str, Any]:
+    """The served shape: every status and label (zero included), languages most frequent first."""
+    languages = sorted(counts.by_language.items(), key=lambda item: (-item[1], item[0]))
     return {
-        "total": total,
-        "by_status": dict(by_status),
-        "by_sentiment": dict(by_sentiment),
-        "by_language": dict(by_language.most_common()),
+        "total": counts.total,
+        "by_status": {
+            status.value: counts.by_status.get(status.value, 0) for status in DocumentStatus
+        },
+        "by_sentiment": {
+            label: counts.by_sentiment.get(label, 0) for label in get_args(SentimentLabel)
+        },
+        "by_language": {language: count for language, count in languages if count},
     }
 
 
 async def get_stats(*, cache: Cache, repository: StatsRepository, policy: CachePolicy) -> Entry:
     async def load() -> bytes:
-        return orjson.dumps(summarize(await repository.facet_counts()))
+        return orjson.dumps(summarize(await repository.counts()))
 
     if policy.stats.fresh_s <= 0:
         return await uncached(load)
