@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
 from docflow.common.testing import Isolation, new_isolation
+from docflow.common.testing.plans import CommandLog
 
 MONGODB_URI = "mongodb://127.0.0.1:27017"
 
@@ -37,3 +39,18 @@ async def test_db(
     """The test's own database, dropped afterwards."""
     yield mongo_client[isolation.database]
     await mongo_client.drop_database(isolation.database)
+
+
+@pytest.fixture
+async def command_log(
+    isolation: Isolation,
+) -> AsyncIterator[tuple[AsyncMongoClient[Any], CommandLog]]:
+    """A client whose commands are recorded, for checking their plans; the test's database is
+    dropped afterwards."""
+    log = CommandLog()
+    client: AsyncMongoClient[Any] = AsyncMongoClient(
+        MONGODB_URI, tz_aware=True, serverSelectionTimeoutMS=5000, event_listeners=[log]
+    )
+    yield client, log
+    await client.drop_database(isolation.database)
+    await client.close()
