@@ -50,7 +50,13 @@ from docflow.analysis.ratelimit import RateLimiter
 from docflow.analysis.settings import AnalysisSettings, LLMProvider
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id
-from docflow.common.testing import ServiceProcess, free_port, new_isolation, produce_raw
+from docflow.common.testing import (
+    Isolation,
+    ServiceProcess,
+    free_port,
+    new_isolation,
+    produce_raw,
+)
 from docflow.common.testing.kafka import BOOTSTRAP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,13 +110,34 @@ def start_fake(log: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("fake server did not start")
 
 
-async def run(*, label: str, documents: int, per_request: int, workdir: Path) -> dict[str, Any]:
-    isolation = new_isolation()
+async def run(
+    *,
+    label: str,
+    documents: int,
+    per_request: int,
+    workdir: Path,
+    mongodb_uri: str = "mongodb://127.0.0.1:27017",
+    isolation: Isolation | None = None,
+    drained: bool = False,
+) -> dict[str, Any]:
+    """One run on a fresh database (or on `isolation`'s, which keeps what it holds).
+
+    `drained`: the fake's buckets are emptied first, as a backlog that has run for a while
+    finds them, so the ceiling is what they refill (a sustained rate), not a full burst."""
+    keep_database = isolation is not None
+    isolation = isolation or new_isolation()
     fake, port = start_fake(workdir / f"fake-{label}.log")
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient("mongodb://127.0.0.1:27017")
+    before: dict[str, Any] | None = None
+    drained_at = 0.0
+    if drained:
+        await drain_fake(port)
+        drained_at = time.monotonic()
+        before = await fake_stats(port)
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri)
     completion_reserve = 300
     env = {
         **isolation.env(),
+        "MONGODB_URI": mongodb_uri,
         "LLM_PROVIDER": "openai",
         "OPENAI_API_KEY": "bench-key",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
@@ -142,17 +169,21 @@ async def run(*, label: str, documents: int, per_request: int, workdir: Path) ->
         await produce_raw(isolation.topic(Topic.INGESTED), events)
         # Done when every document was announced on documents.analyzed (watching the topic,
         # not polling MongoDB, keeps the measurement from loading the database it measures).
-        await wait_announced(isolation.topic(Topic.ANALYZED), documents, started=started)
+        expected = {d["_id"].encode() for d in stored}
+        await wait_announced(isolation.topic(Topic.ANALYZED), expected, started=started)
         elapsed = time.monotonic() - started
-        stored_count = await collection.count_documents({"status": "analyzed"})
+        ids = [d["_id"] for d in stored]
+        stored_count = await collection.count_documents({"_id": {"$in": ids}, "status": "analyzed"})
         if stored_count != documents:
             raise RuntimeError(f"{label}: {stored_count} of {documents} stored as analyzed")
-        async with httpx.AsyncClient() as client:
-            stats = (await client.get(f"http://127.0.0.1:{port}/_admin/stats")).json()
+        stats = await fake_stats(port)
+        if before is not None:
+            stats = stats_delta(stats, before)
     finally:
         service.stop()
         fake.terminate()
-        await mongo.drop_database(isolation.database)
+        if not keep_database:
+            await mongo.drop_database(isolation.database)
         await mongo.close()
     own_tokens = sum(math.ceil(len(t) / 4) for t in texts)
     answered = stats["by_status"].get("200", 0)
@@ -163,8 +194,13 @@ async def run(*, label: str, documents: int, per_request: int, workdir: Path) ->
     # What the server charged per document: the prompt plus the completion reserved (an upper
     # bound: the service lowers its reservation once it has seen real answers).
     charged_per_doc = prompt_per_doc + max(completion_per_doc, completion_per_doc * 1.5)
-    rpm_docs = (RPM + RPM / 60 * elapsed) * docs_per_request
-    tpm_docs = (TPM + TPM / 60 * elapsed) / charged_per_doc
+    # What the buckets held at the first event: full, or what refilled since the drain.
+    held_requests, held_tokens = float(RPM), float(TPM)
+    if drained:
+        head = started - drained_at
+        held_requests, held_tokens = min(RPM, RPM / 60 * head), min(TPM, TPM / 60 * head)
+    rpm_docs = (held_requests + RPM / 60 * elapsed) * docs_per_request
+    tpm_docs = (held_tokens + TPM / 60 * elapsed) / charged_per_doc
     ceiling = min(rpm_docs, tpm_docs) / elapsed
     steady = min(RPM * docs_per_request, TPM / charged_per_doc) / 60
     throughput = documents / elapsed
@@ -184,19 +220,20 @@ async def run(*, label: str, documents: int, per_request: int, workdir: Path) ->
     }
 
 
-async def wait_announced(topic: str, documents: int, *, started: float) -> None:
+async def wait_announced(topic: str, expected: set[bytes], *, started: float) -> None:
+    """Until every expected document id was the key of a DocumentAnalyzed event."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
     seen: set[bytes] = set()
     try:
-        while len(seen) < documents:
+        while len(seen) < len(expected):
             if time.monotonic() - started > 900:
-                raise RuntimeError(f"not done after 15 minutes ({len(seen)} of {documents})")
+                raise RuntimeError(f"not done after 15 minutes ({len(seen)} of {len(expected)})")
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
-                seen.update(r.key for r in records if r.key is not None)
+                seen.update(r.key for r in records if r.key in expected)
     finally:
         await consumer.stop()
 
