@@ -3,7 +3,8 @@
 Writes are idempotent: analyses are keyed `{document_id}:{prompt_version}` and inserted only
 once (a duplicate key is ignored), documents change status only if they are not analyzed yet,
 so a redelivered message changes nothing. Queries are batched per Kafka batch ($in, bulk
-writes): FerretDB scans a collection per query, so round trips, not rows, cost the time.
+writes), and each is an index access (tests/integration/test_indexed_queries.py): round
+trips, not rows, cost the time.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from docflow.common.indexes import ensure_indexes as ensure_document_indexes
 
 Database = AsyncDatabase[MongoDocument]
 DUPLICATE_KEY = 11000
-# Bulk writes go in chunks: on a busy FerretDB one write costs up to ~40 ms, and a single bulk
-# of a whole Kafka batch could exceed the client timeout, fail, and be redelivered forever.
-# Chunks keep every round trip short and let a redelivery resume where the last one stopped.
+# Bulk writes go in chunks: each round trip stays short under the client timeout, and a
+# redelivery resumes where the last one stopped. With indexed updates the size no longer
+# matters for throughput: measured at 20,000 stored, 5,000 new, local analyzer, chunks of 16
+# gave 95.6 and 103.9 documents/s, chunks of 64 gave 88.0 and 109.2.
 WRITE_CHUNK = 16
 
 
@@ -112,8 +114,7 @@ async def mark_many_analyzed(
 ) -> None:
     """Put analyses on their documents, a chunk per round trip.
 
-    The caller passes only documents it read as not analyzed: filtering by `_id` alone is
-    ~2x faster on FerretDB than adding the status.
+    The caller passes only documents it read as not analyzed, so the filter is the `_id` alone.
     """
     for chunk in _chunks(list(analyses.items())):
         operations = [
