@@ -194,11 +194,12 @@ async def run(
     answered = stats["by_status"].get("200", 0)
     rate_limited = stats["by_status"].get("429", 0)
     docs_per_request = stats["documents_total"] / max(1, answered)
-    prompt_per_doc = stats["prompt_tokens_total"] / documents
-    completion_per_doc = stats["completion_tokens_total"] / documents
+    prompt_per_doc = stats["prompt_tokens_total"] / max(1, done)
+    completion_per_doc = stats["completion_tokens_total"] / max(1, done)
     # What the server charged per document: the prompt plus the completion reserved (an upper
-    # bound: the service lowers its reservation once it has seen real answers).
-    charged_per_doc = prompt_per_doc + max(completion_per_doc, completion_per_doc * 1.5)
+    # bound: the service lowers its reservation once it has seen real answers). At least one
+    # token: a capped run may have had no answer at all.
+    charged_per_doc = max(1.0, prompt_per_doc + completion_per_doc * 1.5)
     # What the buckets held at the first event: full, or what refilled since the drain.
     held_requests, held_tokens = float(RPM), float(TPM)
     if drained:
@@ -206,8 +207,8 @@ async def run(
         held_requests, held_tokens = min(RPM, RPM / 60 * head), min(TPM, TPM / 60 * head)
     rpm_docs = (held_requests + RPM / 60 * elapsed) * docs_per_request
     tpm_docs = (held_tokens + TPM / 60 * elapsed) / charged_per_doc
-    ceiling = min(rpm_docs, tpm_docs) / elapsed
-    steady = min(RPM * docs_per_request, TPM / charged_per_doc) / 60
+    ceiling = max(1e-9, min(rpm_docs, tpm_docs) / elapsed)
+    steady = max(1e-9, min(RPM * docs_per_request, TPM / charged_per_doc) / 60)
     throughput = done / elapsed
     return {
         "label": label,
