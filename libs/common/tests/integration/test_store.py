@@ -58,7 +58,7 @@ async def docs(test_db: AsyncDatabase[Doc]) -> AsyncCollection[Doc]:
 
 async def is_ferretdb(collection: AsyncCollection[Doc]) -> bool:
     info = await collection.database.client.admin.command("buildInfo")
-    return "ferretdb" in info
+    return "ferretdbVersion" in info
 
 
 async def plan(collection: AsyncCollection[Doc], cursor_explain: Doc) -> str:
