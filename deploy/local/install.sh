@@ -48,11 +48,15 @@ ferretdb_stamp() {
 
 ferretdb_works() { "$1" --version >/dev/null 2>&1; }
 
+# The stamp of a flavour: stock depends on the version alone, patched on the patches too.
+flavour_stamp() {
+  if [[ "$1" == stock ]]; then echo "stock-$FERRETDB_VERSION"; else ferretdb_stamp; fi
+}
+
 # Prints the directory of the FerretDB source, patched unless $1 is "stock", prepared once per stamp.
 ferretdb_source() {
   local flavour=$1 module stamp src
-  stamp="$(ferretdb_stamp)"
-  [[ "$flavour" == stock ]] && stamp="stock-$FERRETDB_VERSION"
+  stamp="$(flavour_stamp "$flavour")"
   src="$CACHE/src/ferretdb-$flavour"
   if [[ -f "$src/.docflow-stamp" && "$(cat "$src/.docflow-stamp")" == "$stamp" ]]; then
     echo "$src"
@@ -82,8 +86,7 @@ ferretdb_source() {
 # build_ferretdb patched|stock BINARY
 build_ferretdb() {
   local flavour=$1 bin=$2 src stamp
-  stamp="$(ferretdb_stamp)"
-  [[ "$flavour" == stock ]] && stamp="stock-$FERRETDB_VERSION"
+  stamp="$(flavour_stamp "$flavour")"
   if ferretdb_works "$bin" && [[ -f "$bin.stamp" && "$(cat "$bin.stamp")" == "$stamp" ]]; then
     return 0
   fi

@@ -91,7 +91,7 @@ _LANGUAGES = ["en", "en", "en", "de", "fr", "es"]
 _SENTIMENTS = [("positive", 0.6), ("neutral", 0.0), ("negative", -0.5), ("mixed", 0.1)]
 _SOURCES = ["crm", "email", "support", "upload", "kafka"]
 
-_WRK_SCRIPT = """
+WRK_IDS_SCRIPT = """
 local ids = {}
 local path = "/v1/documents/"
 init = function(args)
@@ -415,7 +415,7 @@ def run_benchmark(bench: Bench, args: argparse.Namespace) -> None:
     ids = asyncio.run(load_documents(bench.mongo_uri, database, args.documents))
     print(f"loaded in {time.perf_counter() - started:.1f} s; logs in {bench.workdir}", flush=True)
     (bench.workdir / "ids.txt").write_text("\n".join(ids) + "\n")
-    (bench.workdir / "ids.lua").write_text(_WRK_SCRIPT)
+    (bench.workdir / "ids.lua").write_text(WRK_IDS_SCRIPT)
 
     results: list[WrkResult] = []
     with bench.service("cached") as cached:

@@ -269,7 +269,7 @@ async def reads(stack: Stack, *, seconds: float, max_requests: int) -> dict[str,
     query = stack.services["query"].url
     # wrk (bench_query's script over random ids): a Python client would take the CPU it measures
     (stack.workdir / "ids.txt").write_text("\n".join(ids))
-    (stack.workdir / "ids.lua").write_text(bench_query._WRK_SCRIPT)
+    (stack.workdir / "ids.lua").write_text(bench_query.WRK_IDS_SCRIPT)
     processes = {
         "query": psutil.Process(stack.services["query"].process.pid),  # type: ignore[union-attr]
         "ferretdb": psutil.Process(stack.ferretdb.process.pid),  # type: ignore[union-attr]

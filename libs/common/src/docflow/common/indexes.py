@@ -2,7 +2,8 @@
 
 Every service creates all of them at start (idempotently), so that each service's own queries
 are indexed however the services start; the first one pays for building them. Which query
-each index serves, and how that was checked, is in the README ("Indexed queries").
+each index serves, and how that was checked, is in the README ("The store: every hot query
+is indexed").
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class StatsRepository:
             facets = [
                 *((STATUS, status.value) for status in DocumentStatus),
                 *((SENTIMENT, label) for label in get_args(SentimentLabel)),
-                *((LANGUAGE, language) for language in languages if isinstance(language, str)),
+                *((LANGUAGE, language) for language in languages),
             ]
             total, *counts = await asyncio.gather(
                 self._count({}), *(self._count({field: value}) for field, value in facets)
