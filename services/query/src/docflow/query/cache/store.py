@@ -136,7 +136,7 @@ class Cache:
         fast_get: Callable[[str], Awaitable[bytes | None]] | None = None,
     ) -> None:
         self.redis = redis
-        # The hit path's GET (fastget.PipelinedGet); redis-py's otherwise.
+        # The hit path's GET (pipelined_get.PipelinedGet); redis-py's otherwise.
         self._get = fast_get or redis.get
         self.keys = keys
         self.retry_interval_s = retry_interval_s
