@@ -37,6 +37,15 @@ async def fast_get() -> AsyncIterator[PipelinedGet]:
     client.close()
 
 
+async def get_once(url: str, key: str) -> bytes | None:
+    """One GET through a client of its own, closed afterwards."""
+    client = pipelined_get(url)
+    try:
+        return await client.get(key)
+    finally:
+        client.close()
+
+
 def admin_of(server: OwnServer, *, password: str | None = None, db: int = 0) -> Redis:
     return Redis(host="127.0.0.1", port=server.port, password=password, db=db)
 
@@ -102,11 +111,9 @@ async def test_the_url_password_and_db_number_reach_the_right_database(
         admin = admin_of(password_redis, password=REDIS_PASSWORD, db=db)
         await admin.set("greeting", f"from db {db}")
         await admin.aclose()
-    client = pipelined_get(f"redis://:{REDIS_PASSWORD}@127.0.0.1:{password_redis.port}/3")
-    try:
-        value = await client.get("greeting")
-    finally:
-        client.close()
+    value = await get_once(
+        f"redis://:{REDIS_PASSWORD}@127.0.0.1:{password_redis.port}/3", "greeting"
+    )
 
     assert value == b"from db 3"
 
@@ -122,11 +129,9 @@ async def test_an_acl_user_from_the_url_is_authenticated(password_redis: OwnServ
     )
     await admin.set("greeting", "hello reader")
     await admin.aclose()
-    client = pipelined_get(f"redis://reader:reader-password@127.0.0.1:{password_redis.port}/0")
-    try:
-        value = await client.get("greeting")
-    finally:
-        client.close()
+    value = await get_once(
+        f"redis://reader:reader-password@127.0.0.1:{password_redis.port}/0", "greeting"
+    )
 
     assert value == b"hello reader"
 
