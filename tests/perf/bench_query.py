@@ -178,7 +178,8 @@ async def prefill_cache(bench: Bench, database: str, ids: list[str]) -> None:
     """
     from redis.asyncio import Redis
 
-    from docflow.query.cache import CacheKeys, new_entry
+    from docflow.query.cache.entries import new_entry
+    from docflow.query.cache.store import CacheKeys
     from docflow.query.documents.render import render_document
     from docflow.query.settings import QuerySettings
 

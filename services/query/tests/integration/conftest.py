@@ -29,11 +29,26 @@ async def query(isolation: Isolation, test_db: Database) -> AsyncIterator[QueryA
         yield running
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[OwnServer]:
+REDIS_PASSWORD = "test-password"  # of `password_redis`
+
+
+def _own_redis(workdir: Path, *, password: str | None = None) -> OwnServer:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is missing: run deploy/local/install.sh")
-    server = redis_server(tmp_path, port=free_port()).start()
+    return redis_server(workdir, port=free_port(), password=password).start()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[OwnServer]:
+    server = _own_redis(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[OwnServer]:
+    """A private redis-server whose default user needs `REDIS_PASSWORD`."""
+    server = _own_redis(tmp_path, password=REDIS_PASSWORD)
     yield server
     server.stop()
 

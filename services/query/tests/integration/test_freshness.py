@@ -96,7 +96,7 @@ async def test_fill_that_read_before_an_invalidation_is_not_stored(
 ) -> None:
     cache = query.app.state.cache
     key = cache.keys.document("f" * 32, with_content=True)
-    from docflow.query.cache import new_entry
+    from docflow.query.cache.entries import new_entry
 
     token = await cache.acquire(key, timeout_s=5)
     assert token is not None

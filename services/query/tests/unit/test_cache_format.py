@@ -4,8 +4,9 @@ import time
 
 import pytest
 
-from docflow.query.cache import CacheKeys, Entry, compute_etag, new_entry, unpack
-from docflow.query.responses import cached_response, envelope_bytes, etag_matches
+from docflow.query.cache.entries import Entry, compute_etag, new_entry, unpack
+from docflow.query.cache.responses import cached_response, envelope_bytes, etag_matches
+from docflow.query.cache.store import CacheKeys
 
 pytestmark = pytest.mark.unit
 

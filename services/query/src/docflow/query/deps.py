@@ -9,9 +9,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from docflow.query.cache import Cache
+from docflow.query.cache.readthrough import CachePolicy
+from docflow.query.cache.store import Cache
 from docflow.query.documents.repository import DocumentRepository
-from docflow.query.readthrough import CachePolicy
 from docflow.query.settings import QuerySettings
 from docflow.query.stats.repository import StatsRepository
 

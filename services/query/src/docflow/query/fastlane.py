@@ -18,9 +18,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from docflow.query.cache import HIT, Cache
-from docflow.query.readthrough import CachePolicy
-from docflow.query.responses import envelope_bytes, etag_matches
+from docflow.query.cache.readthrough import CachePolicy
+from docflow.query.cache.responses import envelope_bytes, etag_matches
+from docflow.query.cache.store import HIT, Cache
 
 PREFIX = "/v1/documents/"
 DOCUMENT_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")

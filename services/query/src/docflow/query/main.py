@@ -26,15 +26,16 @@ from docflow.common.health import HealthCheck
 from docflow.common.indexes import ensure_indexes
 from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
-from docflow.query import fastget, fastlane
-from docflow.query.cache import Cache, CacheKeys
+from docflow.query import fastlane
+from docflow.query.cache import pipelined_get as fastget
+from docflow.query.cache.pipelined_get import PipelinedGet
+from docflow.query.cache.readthrough import CachePolicy
+from docflow.query.cache.store import Cache, CacheKeys
 from docflow.query.documents.handlers import register_handlers
 from docflow.query.documents.repository import DocumentRepository
 from docflow.query.documents.router import router as documents_router
-from docflow.query.fastget import PipelinedGet
 from docflow.query.fastlane import CachedDocumentLane
 from docflow.query.profiling import profiled
-from docflow.query.readthrough import CachePolicy
 from docflow.query.settings import QuerySettings
 from docflow.query.stats.repository import StatsRepository
 from docflow.query.stats.router import router as stats_router

@@ -72,8 +72,13 @@ def ferretdb_server(workdir: Path, *, port: int, binary: Path = FERRETDB_BIN) ->
     return OwnServer("ferretdb", command, port=port, log_path=workdir / "ferretdb.log", env=env)
 
 
-def redis_server(workdir: Path, *, port: int) -> OwnServer:
-    """An in-memory redis-server (no snapshots, no append-only file); not started yet."""
+def redis_server(workdir: Path, *, port: int, password: str | None = None) -> OwnServer:
+    """An in-memory redis-server (no snapshots, no append-only file); not started yet.
+
+    With `password`, the default user needs it (`requirepass`).
+    """
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
     command += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+    if password is not None:
+        command += ["--requirepass", password]
     return OwnServer("redis", command, port=port, log_path=workdir / "redis.log")

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from docflow.common.context import bound_request_id, request_id_from_headers
 from docflow.common.events import DocumentAnalyzed, Topic
 from docflow.common.metrics import KAFKA_MESSAGES
-from docflow.query.cache import REDIS_ERRORS, Cache
+from docflow.query.cache.store import REDIS_ERRORS, Cache
 from docflow.query.settings import QuerySettings
 
 logger = logging.getLogger(__name__)

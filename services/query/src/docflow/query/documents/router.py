@@ -15,12 +15,12 @@ from starlette.responses import Response
 
 from docflow.common.documents import DocumentStatus, SentimentLabel
 from docflow.common.envelope import APIResponse, error_responses
+from docflow.query.cache.responses import NOT_MODIFIED, cached_response
 from docflow.query.deps import CacheDep, DocumentsDep, PolicyDep, SettingsDep
 from docflow.query.documents import service
 from docflow.query.documents.filters import build_list_query
 from docflow.query.documents.schemas import DocumentOut, DocumentPage
 from docflow.query.errors import DocumentNotFound, InvalidFilter
-from docflow.query.responses import NOT_MODIFIED, cached_response
 from docflow.query.routing import QueryRoute
 
 router = APIRouter(prefix="/v1", tags=["documents"], route_class=QueryRoute)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from docflow.query.cache import Cache, Entry
+from docflow.query.cache.entries import Entry
+from docflow.query.cache.readthrough import CachePolicy, read_through, uncached
+from docflow.query.cache.store import Cache
 from docflow.query.documents.filters import ListQuery
 from docflow.query.documents.render import render_document, render_page
 from docflow.query.documents.repository import DocumentRepository
-from docflow.query.readthrough import CachePolicy, read_through, uncached
 
 
 async def get_document(

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from docflow.common.envelope import APIResponse, error_responses
+from docflow.query.cache.responses import NOT_MODIFIED, cached_response
 from docflow.query.deps import CacheDep, PolicyDep, StatsDep
 from docflow.query.documents.router import IfNoneMatch
-from docflow.query.responses import NOT_MODIFIED, cached_response
 from docflow.query.routing import QueryRoute
 from docflow.query.stats import service
 from docflow.query.stats.schemas import Stats

@@ -7,8 +7,9 @@ from typing import Any, get_args
 import orjson
 
 from docflow.common.documents import DocumentStatus, SentimentLabel
-from docflow.query.cache import Cache, Entry
-from docflow.query.readthrough import CachePolicy, read_through, uncached
+from docflow.query.cache.entries import Entry
+from docflow.query.cache.readthrough import CachePolicy, read_through, uncached
+from docflow.query.cache.store import Cache
 from docflow.query.stats.repository import Counts, StatsRepository
 
 

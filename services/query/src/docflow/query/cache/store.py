@@ -1,28 +1,23 @@
-"""The Redis cache of rendered responses, and how it behaves when Redis is gone.
+"""The Redis cache of rendered responses, its keys, and how it behaves when Redis is gone.
 
-An entry is the response's `data` already serialized to JSON, behind a fixed 27-byte header:
-found or not-found, the moment it goes stale, and its ETag. A hit is one `GET` and a few byte
-slices: no JSON is parsed or encoded, and the ETag is not recomputed.
-
-Any Redis error opens a short circuit: for `retry_interval_s` the cache is bypassed (reads go
-to MongoDB), then the next request tries Redis again, so caching resumes by itself when Redis
-is back.
+What is stored under a key is an `entries.Entry`. Any Redis error opens a short circuit: for
+`retry_interval_s` the cache is bypassed (reads go to MongoDB), then the next request tries
+Redis again, so caching resumes by itself when Redis is back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import secrets
-import struct
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from docflow.query.cache.entries import Entry, unpack
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +31,6 @@ STALE = CACHE_EVENTS.labels("stale")
 MISS = CACHE_EVENTS.labels("miss")
 BYPASS = CACHE_EVENTS.labels("bypass")
 ERROR = CACHE_EVENTS.labels("error")
-
-_FOUND = b"F"
-_MISSING = b"M"
-# kind (1 byte), fresh-until as a unix time (8-byte double), quoted ETag (18 bytes).
-_HEADER = struct.Struct("!cd18s")
 
 # A connection refused raises OSError subclasses through redis-py on some paths.
 REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
@@ -59,45 +49,6 @@ _RELEASE_IF_OWNED = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def compute_etag(data: bytes) -> bytes:
-    """A strong ETag of the response data (not the envelope, whose request id varies)."""
-    return b'"' + hashlib.blake2b(data, digest_size=8).hexdigest().encode() + b'"'
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A cached (or freshly computed) answer: the data bytes, or not-found."""
-
-    found: bool
-    data: bytes
-    etag: bytes
-    fresh_until: float
-
-    def is_fresh(self, now: float) -> bool:
-        return now < self.fresh_until
-
-    def pack(self) -> bytes:
-        kind = _FOUND if self.found else _MISSING
-        return _HEADER.pack(kind, self.fresh_until, self.etag) + self.data
-
-
-def new_entry(data: bytes | None, *, fresh_for_s: float) -> Entry:
-    fresh_until = time.time() + fresh_for_s
-    if data is None:
-        return Entry(found=False, data=b"", etag=b'""', fresh_until=fresh_until)
-    return Entry(found=True, data=data, etag=compute_etag(data), fresh_until=fresh_until)
-
-
-def unpack(raw: bytes) -> Entry | None:
-    """The entry stored in `raw`, or None when it is not one of ours (e.g. an older format)."""
-    if len(raw) < _HEADER.size:
-        return None
-    kind, fresh_until, etag = _HEADER.unpack_from(raw)
-    if kind != _FOUND and kind != _MISSING:
-        return None
-    return Entry(found=kind == _FOUND, data=raw[_HEADER.size :], etag=etag, fresh_until=fresh_until)
 
 
 class CacheKeys:
@@ -136,7 +87,7 @@ class Cache:
         fast_get: Callable[[str], Awaitable[bytes | None]] | None = None,
     ) -> None:
         self.redis = redis
-        # The hit path's GET (fastget.PipelinedGet); redis-py's otherwise.
+        # The hit path's GET (pipelined_get.PipelinedGet); redis-py's otherwise.
         self._get = fast_get or redis.get
         self.keys = keys
         self.retry_interval_s = retry_interval_s

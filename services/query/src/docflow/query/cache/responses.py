@@ -11,7 +11,7 @@ from typing import Any
 from starlette.responses import Response
 
 from docflow.common.context import current_request_id
-from docflow.query.cache import Entry
+from docflow.query.cache.entries import Entry
 
 _OPEN = b'{"success":true,"data":'
 _META = b',"error":null,"meta":{"request_id":"'

@@ -13,7 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from docflow.query.cache import HIT, MISS, STALE, Cache, Entry, new_entry
+from docflow.query.cache.entries import Entry, new_entry
+from docflow.query.cache.store import HIT, MISS, STALE, Cache
 from docflow.query.errors import DatabaseUnavailable
 from docflow.query.settings import QuerySettings
 

@@ -135,15 +135,29 @@ class PipelinedGet:
                 return self._protocol
             loop = asyncio.get_running_loop()
             async with asyncio.timeout(self.connect_timeout_s):
-                _transport, protocol = await loop.create_connection(_Reply, self.host, self.port)
-                for command in self.handshake:
-                    waiter: asyncio.Future[Any] = loop.create_future()
-                    protocol.send(command, waiter)
-                    await waiter
+                protocol = await self._open(loop)
             self._protocol = protocol
             if self._watchdog is None:
                 self._watchdog = loop.call_later(self.timeout_s / 2, self._watch)
             return protocol
+
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> _Reply:
+        """A connection that has passed AUTH and SELECT; nothing stays open when it fails."""
+        try:
+            _transport, protocol = await loop.create_connection(_Reply, self.host, self.port)
+        except (ConnectionError, TimeoutError):
+            raise
+        except OSError as exc:  # e.g. a host name that does not resolve
+            raise ConnectionError(f"cannot connect to redis: {exc}") from exc
+        try:
+            for command in self.handshake:
+                waiter: asyncio.Future[Any] = loop.create_future()
+                protocol.send(command, waiter)
+                await waiter
+        except BaseException:  # a refused AUTH or SELECT, or the connect timeout
+            protocol.abort()
+            raise
+        return protocol
 
     def close(self) -> None:
         if self._watchdog is not None:
