@@ -28,6 +28,7 @@ WORKDIR /src
 #    uv needs every workspace member's pyproject.toml to read the workspace.
 COPY pyproject.toml uv.lock ./
 COPY libs/common/pyproject.toml libs/common/
+COPY libs/testing/pyproject.toml libs/testing/
 COPY services/ingest/pyproject.toml services/ingest/
 COPY services/query/pyproject.toml services/query/
 COPY services/analysis/pyproject.toml services/analysis/

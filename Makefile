@@ -21,7 +21,7 @@ LOAD_DOTENV = if [ -f .env ]; then eval "$$($(VENV_PY) -c 'import os, shlex; fro
 HONCHO = $(VENV_PY) -c 'import sys, honcho.manager as m; m.KILL_WAIT = int(sys.argv.pop(1)); from honcho.command import main; sys.argv[0] = "honcho"; main()' "$${HONCHO_KILL_WAIT:-20}"
 
 LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; [ $$rc -eq 0 ]
-TYPECHECK = $(RUN) mypy libs/common/src services/*/src tests libs/common/tests services/*/tests conftest.py
+TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/tests conftest.py
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
 	bench-ingest bench-analysis bench-query bench-scale load resume-deferred fake-openai clean

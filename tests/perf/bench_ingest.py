@@ -45,7 +45,7 @@ from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import IncomingDocument, Topic
-from docflow.common.testing import ferretdb_server, free_port, new_isolation
+from docflow.testing import ferretdb_server, free_port, new_isolation
 
 RATE_LIMIT = "100000000/minute"  # counted on every request, never reached by the benchmark
 SHARED_MONGODB_URI = "mongodb://127.0.0.1:27017"

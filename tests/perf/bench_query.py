@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from docflow.common.testing import (
+from docflow.testing import (
     OwnServer,
     ServiceProcess,
     ferretdb_server,
