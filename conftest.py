@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from docflow.common.testing import Isolation, new_isolation
-from docflow.common.testing.plans import CommandLog
+from docflow.testing import Isolation, new_isolation
+from docflow.testing.plans import CommandLog
 
 MONGODB_URI = "mongodb://127.0.0.1:27017"
 

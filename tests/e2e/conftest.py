@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from docflow.common.testing import Isolation, ServiceProcess, free_port, new_isolation
+from docflow.testing import Isolation, ServiceProcess, free_port, new_isolation
 
 FAKE_OPENAI = Path(__file__).resolve().parents[1] / "fakes" / "openai_server.py"
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from docflow.common.events import DeadLetterHeader, Topic
-from docflow.common.testing import collect_messages, produce_raw
+from docflow.testing import collect_messages, produce_raw
 from tests.e2e.conftest import Stack
 from tests.e2e.helpers import wait_for_status
 

@@ -50,14 +50,14 @@ from docflow.analysis.ratelimit import RateLimiter
 from docflow.analysis.settings import AnalysisSettings, LLMProvider
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id
-from docflow.common.testing import (
+from docflow.testing import (
     Isolation,
     ServiceProcess,
     free_port,
     new_isolation,
     produce_raw,
 )
-from docflow.common.testing.kafka import BOOTSTRAP
+from docflow.testing.kafka import BOOTSTRAP
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "fakes" / "openai_server.py"

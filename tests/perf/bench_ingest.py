@@ -15,9 +15,10 @@ slice of them (its own database, topic suffix and Redis key prefix):
 4. prints accepted documents/s (responses with status 202) for both, latency, and the ratio
    ingest/bare (target >= 0.5); then checks that MongoDB holds as many documents as were
    accepted and that documents.ingested got one event for each.
-With `--profile`, the ingest service runs under pyinstrument and the top of the profile is
-printed after the run; `BENCH_INGEST_ENTRY=script.py` starts the service through a script of
-your own instead (a cProfile or timing wrapper that ends by calling `docflow.ingest.main.run`).
+With `--profile`, the ingest service runs under pyinstrument (tests/perf/profiled.py) and the
+top of the profile is printed after the run; `BENCH_INGEST_ENTRY=script.py` starts the service
+through a script of your own instead (a cProfile or timing wrapper that ends by calling
+`docflow.ingest.main.run`).
 
 `--serve-bare PORT` is the bare app itself (used by step 2).
 """
@@ -45,12 +46,13 @@ from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import IncomingDocument, Topic
-from docflow.common.testing import ferretdb_server, free_port, new_isolation
+from docflow.testing import ferretdb_server, free_port, new_isolation
 
 RATE_LIMIT = "100000000/minute"  # counted on every request, never reached by the benchmark
 SHARED_MONGODB_URI = "mongodb://127.0.0.1:27017"
 KAFKA = "127.0.0.1:9092"
 REPO = Path(__file__).resolve().parents[2]
+PROFILED = Path(__file__).with_name("profiled.py")  # a service's run() under pyinstrument
 
 # Each wrk thread numbers its requests; the run id and thread id make every body unique.
 _WRK_SCRIPT = r"""
@@ -330,9 +332,7 @@ class IngestProcess:
         if os.environ.get("BENCH_INGEST_ENTRY"):  # e.g. a cProfile wrapper script
             self.command = [sys.executable, os.environ["BENCH_INGEST_ENTRY"]]
         if profile is not None:
-            self.command = [
-                sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile), "-c", entry,
-            ]  # fmt: skip
+            self.command = [sys.executable, str(PROFILED), "--output", str(profile), "ingest"]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

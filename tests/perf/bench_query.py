@@ -15,8 +15,8 @@ them nor sees the load) and the shared Kafka (deploy/local/infra.sh up):
    is served from it, then runs `wrk -t2 -c64 -d15s --latency` over random ids
    for: cached GET by id, uncached GET by id, and the bare endpoint;
 6. prints requests/s, p50 and p99 for each and the cached/bare ratio (target >= 0.6, p99 <
-   25 ms); with `--profile`, runs the cached load once more under pyinstrument and prints the
-   top of the profile.
+   25 ms); with `--profile`, runs the cached load once more under pyinstrument
+   (tests/perf/profiled.py) and prints the top of the profile.
 
 `--serve-bare PORT SIZE` is the bare app itself (used by step 4).
 """
@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from docflow.common.testing import (
+from docflow.testing import (
     OwnServer,
     ServiceProcess,
     ferretdb_server,
@@ -51,6 +51,7 @@ from docflow.common.testing import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+PROFILED = Path(__file__).with_name("profiled.py")  # a service's run() under pyinstrument
 RATE_LIMIT = "100000000/minute"  # counted on every request, never reached by the benchmark
 
 _WORDS = [
@@ -362,7 +363,8 @@ def print_results(results: list[WrkResult], size: int, args: argparse.Namespace)
 
 def profile_cached(bench: Bench, ids: list[str], args: argparse.Namespace) -> None:
     profile_path = bench.workdir / "profile.txt"
-    service = bench.service("profiled", QUERY_PROFILE_PATH=str(profile_path))
+    profiled = [sys.executable, str(PROFILED), "--output", str(profile_path), "query"]
+    service = bench.service("profiled", command=profiled)
     with service:
         result = bench.measure("cached GET by id (profiled)", service.url, args)
     print(f"\nprofiled cached run (slower under the profiler): {result.rps:.0f} req/s")
@@ -381,12 +383,15 @@ class Bench:
     def mongo_uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.mongo.port}"
 
-    def service(self, name: str, **extra: str) -> ServiceProcess:
+    def service(
+        self, name: str, *, command: list[str] | None = None, **extra: str
+    ) -> ServiceProcess:
         env = service_env(
             self.token, mongo_port=self.mongo.port, redis_port=self.redis.port, **extra
         )
+        log_path = self.workdir / f"{name}.log"
         return ServiceProcess(
-            "query", env=env, port=free_port(), log_path=self.workdir / f"{name}.log"
+            "query", env=env, port=free_port(), log_path=log_path, command=command
         )
 
     def measure(self, name: str, url: str, args: argparse.Namespace) -> WrkResult:

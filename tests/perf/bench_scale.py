@@ -50,7 +50,7 @@ from pymongo import AsyncMongoClient
 
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import Topic, new_id
-from docflow.common.testing import (
+from docflow.testing import (
     FERRETDB_BIN,
     Isolation,
     OwnServer,
@@ -59,7 +59,7 @@ from docflow.common.testing import (
     free_port,
     new_isolation,
 )
-from docflow.common.testing.kafka import BOOTSTRAP
+from docflow.testing.kafka import BOOTSTRAP
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 from tests.perf import bench_analysis, bench_query

@@ -23,7 +23,7 @@ from docflow.common.kafka import (
     publish_event,
 )
 from docflow.common.settings import CommonSettings, load_settings
-from docflow.common.testing import Isolation, collect_messages
+from docflow.testing import Isolation, collect_messages
 
 pytestmark = pytest.mark.integration
 

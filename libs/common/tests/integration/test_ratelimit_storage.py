@@ -7,7 +7,7 @@ import pytest
 from redis.asyncio import Redis
 
 from docflow.common.ratelimit_storage import BufferedRedisStorage
-from docflow.common.testing import free_port
+from docflow.testing import free_port
 
 pytestmark = pytest.mark.integration
 

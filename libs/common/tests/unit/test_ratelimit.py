@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from docflow.common.app import create_service_app
 from docflow.common.settings import CommonSettings
-from docflow.common.testing import free_port
+from docflow.testing import free_port
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 
 from docflow.common.documents import DEFAULT_TENANT, DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id
-from docflow.common.testing import Isolation, free_port, produce_raw
+from docflow.testing import Isolation, free_port, produce_raw
 
 Mongo = AsyncMongoClient[dict[str, Any]]
 

@@ -10,7 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from docflow.common.documents import ANALYSES, DOCUMENTS
-from docflow.common.testing import Isolation, ServiceProcess, free_port
+from docflow.testing import Isolation, ServiceProcess, free_port
 
 from .conftest import FakeOpenAIServer
 

@@ -11,8 +11,8 @@ from pymongo import AsyncMongoClient
 
 from docflow.analysis.analyses import repository
 from docflow.common.documents import DOCUMENTS, DocumentStatus
-from docflow.common.testing import Isolation
-from docflow.common.testing.plans import CommandLog, unindexed
+from docflow.testing import Isolation
+from docflow.testing.plans import CommandLog, unindexed
 
 pytestmark = pytest.mark.integration
 

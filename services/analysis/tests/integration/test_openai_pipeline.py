@@ -21,7 +21,7 @@ from docflow.analysis.main import create_app
 from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import ANALYSES, DOCUMENTS
 from docflow.common.events import DeadLetterHeader, Topic
-from docflow.common.testing import Isolation, collect_messages
+from docflow.testing import Isolation, collect_messages
 
 from .conftest import FakeOpenAIServer
 

@@ -15,9 +15,9 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from docflow.common.events import Topic
-from docflow.common.testing import Isolation, collect_messages
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
+from docflow.testing import Isolation, collect_messages
 
 Events = Callable[..., Awaitable[list[ConsumerRecord[bytes, bytes]]]]
 Collection = Any  # an AsyncCollection of this test's database

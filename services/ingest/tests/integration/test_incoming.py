@@ -13,8 +13,8 @@ from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
 from docflow.common.events import DeadLetterHeader, Topic, utc_now
-from docflow.common.testing import Isolation, collect_messages, produce_raw
 from docflow.ingest.settings import IngestSettings
+from docflow.testing import Isolation, collect_messages, produce_raw
 
 pytestmark = pytest.mark.integration
 

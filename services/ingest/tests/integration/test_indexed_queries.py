@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from docflow.common.testing import Isolation
-from docflow.common.testing.plans import CommandLog, unindexed
 from docflow.ingest.documents.repository import OUTBOX, DocumentRepository
+from docflow.testing import Isolation
+from docflow.testing.plans import CommandLog, unindexed
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,9 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import Topic
-from docflow.common.testing import (
+from docflow.ingest.main import create_app
+from docflow.ingest.settings import IngestSettings
+from docflow.testing import (
     FERRETDB_BIN,
     Isolation,
     collect_messages,
@@ -31,8 +33,6 @@ from docflow.common.testing import (
     free_port,
     produce_raw,
 )
-from docflow.ingest.main import create_app
-from docflow.ingest.settings import IngestSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

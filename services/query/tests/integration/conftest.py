@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from docflow.common.testing import (
+from docflow.testing import (
     FERRETDB_BIN,
     Isolation,
     OwnServer,

@@ -19,9 +19,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from docflow.common.events import DocumentAnalyzed, Topic
-from docflow.common.testing import Isolation, produce_raw
 from docflow.query.main import create_app
 from docflow.query.settings import QuerySettings
+from docflow.testing import Isolation, produce_raw
 
 Database = AsyncDatabase[dict[str, Any]]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from docflow.common.testing import Isolation
+from docflow.testing import Isolation
 from services.query.tests.integration.support import (
     Database,
     QueryApp,

@@ -10,7 +10,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from docflow.common.testing import Isolation, OwnServer
+from docflow.testing import Isolation, OwnServer
 from services.query.tests.integration.support import (
     Database,
     insert_documents,

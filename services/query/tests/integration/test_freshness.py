@@ -7,7 +7,7 @@ import time
 import pytest
 from redis.asyncio import Redis
 
-from docflow.common.testing import Isolation
+from docflow.testing import Isolation
 from services.query.tests.integration.support import (
     Database,
     QueryApp,
@@ -74,7 +74,7 @@ async def test_unreadable_event_is_skipped_and_later_events_still_apply(
     query: QueryApp, isolation: Isolation, test_db: Database
 ) -> None:
     from docflow.common.events import Topic
-    from docflow.common.testing import produce_raw
+    from docflow.testing import produce_raw
 
     await subscriber_ready(query, isolation, test_db)
     [document] = await insert_documents(test_db, 1)

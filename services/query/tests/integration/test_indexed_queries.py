@@ -10,12 +10,12 @@ from pymongo import AsyncMongoClient
 
 from docflow.common.documents import DOCUMENTS, DocumentStatus
 from docflow.common.indexes import ensure_indexes
-from docflow.common.testing import Isolation
-from docflow.common.testing.plans import CommandLog, unindexed
 from docflow.query.documents.cursor import encode_cursor
 from docflow.query.documents.filters import build_list_query
 from docflow.query.documents.repository import DocumentRepository
 from docflow.query.stats.repository import StatsRepository
+from docflow.testing import Isolation
+from docflow.testing.plans import CommandLog, unindexed
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from docflow.common.testing import Isolation, OwnServer
 from docflow.query.cache.pipelined_get import PipelinedGet
+from docflow.testing import Isolation, OwnServer
 from services.query.tests.integration.conftest import REDIS_PASSWORD
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from docflow.common.testing import free_port
 from docflow.query.cache.pipelined_get import PipelinedGet, supports
+from docflow.testing import free_port
 
 pytestmark = pytest.mark.unit
 

@@ -35,7 +35,6 @@ from docflow.query.documents.handlers import register_handlers
 from docflow.query.documents.repository import DocumentRepository
 from docflow.query.documents.router import router as documents_router
 from docflow.query.fastlane import CachedDocumentLane
-from docflow.query.profiling import profiled
 from docflow.query.settings import QuerySettings
 from docflow.query.stats.repository import StatsRepository
 from docflow.query.stats.router import router as stats_router
@@ -154,5 +153,4 @@ def create_app(settings: QuerySettings | None = None) -> FastAPI:
 def run() -> None:
     settings = load_settings(QuerySettings)
     configure_logging(service=settings.service_name, level=settings.log_level)
-    with profiled(settings.query_profile_path):
-        run_service(lambda: create_app(settings), settings)
+    run_service(lambda: create_app(settings), settings)

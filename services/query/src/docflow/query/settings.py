@@ -43,6 +43,3 @@ class QuerySettings(CommonSettings):
     # expired by itself; below Kafka's 5-minute max poll interval the consumer keeps its
     # partitions.
     invalidation_retry_s: float = Field(default=240.0, gt=0)
-
-    # Benchmarks only: wrap the app in pyinstrument and write a profile when it stops.
-    query_profile_path: str | None = None

@@ -4,10 +4,10 @@ They talk to the real Kafka, FerretDB and Redis started by `deploy/local/infra.s
 gets its own topic suffix, database and Redis key prefix, so tests never see each other's data.
 """
 
-from docflow.common.testing.isolation import Isolation, new_isolation
-from docflow.common.testing.kafka import collect_messages, produce_raw
-from docflow.common.testing.process import ServiceProcess, free_port
-from docflow.common.testing.servers import FERRETDB_BIN, OwnServer, ferretdb_server, redis_server
+from docflow.testing.isolation import Isolation, new_isolation
+from docflow.testing.kafka import collect_messages, produce_raw
+from docflow.testing.process import ServiceProcess, free_port
+from docflow.testing.servers import FERRETDB_BIN, OwnServer, ferretdb_server, redis_server
 
 __all__ = [
     "FERRETDB_BIN",

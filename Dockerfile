@@ -1,13 +1,17 @@
 # syntax=docker/dockerfile:1
-# docflow-ingest image. The build context is the repository root (the uv workspace):
-#   docker build -f services/ingest/Dockerfile -t docflow-ingest .
-# services/{ingest,query,analysis}/Dockerfile share this pattern line for line; only the
-# service name and port differ (tests/deploy/test_dockerfiles.py keeps them in step).
+# The image of one docflow service, chosen by the build argument SERVICE (ingest, query or
+# analysis). The build context is the repository root (the uv workspace):
+#   docker build --build-arg SERVICE=ingest -t docflow-ingest .
+# Everything is shared but the last few lines: each service's stage sets its port and command.
+
+# Declared before the first FROM so that the final FROM can name the service's stage.
+ARG SERVICE
 
 # uv is copied from its own image, pinned to the version that wrote uv.lock.
 FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
 
 FROM python:3.11-slim AS builder
+ARG SERVICE
 COPY --from=uv /uv /uvx /bin/
 # Compile bytecode now: the runtime root filesystem is read-only, so Python could not cache it.
 # Copy rather than hard-link from the cache mount, which is not part of the image.
@@ -24,22 +28,24 @@ WORKDIR /src
 #    uv needs every workspace member's pyproject.toml to read the workspace.
 COPY pyproject.toml uv.lock ./
 COPY libs/common/pyproject.toml libs/common/
+COPY libs/testing/pyproject.toml libs/testing/
 COPY services/ingest/pyproject.toml services/ingest/
 COPY services/query/pyproject.toml services/query/
 COPY services/analysis/pyproject.toml services/analysis/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable --package docflow-ingest --no-install-workspace
+    uv sync --frozen --no-dev --no-editable --package "docflow-${SERVICE}" --no-install-workspace
 
 # 2. Our code: docflow-common and this service, installed as wheels (not editable), so the
 #    runtime image needs nothing from /src.
 COPY libs/common/src libs/common/src
-COPY services/ingest/src services/ingest/src
+COPY services/${SERVICE}/src services/${SERVICE}/src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable --package docflow-ingest
+    uv sync --frozen --no-dev --no-editable --package "docflow-${SERVICE}"
 
 FROM python:3.11-slim AS runtime
-LABEL org.opencontainers.image.title="docflow-ingest" \
-      org.opencontainers.image.description="docflow ingest service"
+ARG SERVICE
+LABEL org.opencontainers.image.title="docflow-${SERVICE}" \
+      org.opencontainers.image.description="docflow ${SERVICE} service"
 # A fixed uid/gid: Kubernetes checks runAsNonRoot against it (runAsUser: 10001 in deploy/k8s).
 RUN groupadd --system --gid 10001 docflow \
     && useradd --system --no-log-init --uid 10001 --gid docflow \
@@ -49,12 +55,28 @@ COPY --from=builder /app/.venv /app/.venv
 ENV PATH="/app/.venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    HTTP_HOST=0.0.0.0 \
-    HTTP_PORT=8001
+    HTTP_HOST=0.0.0.0
 WORKDIR /app
-EXPOSE 8001
 # For docker and compose; Kubernetes ignores it and uses the probes in deploy/k8s.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['HTTP_PORT'] + '/health', timeout=3)"]
 USER 10001:10001
+
+# What differs between the services: the port (CONTRACT.md) and the console script.
+FROM runtime AS ingest
+ENV HTTP_PORT=8001
+EXPOSE 8001
 CMD ["docflow-ingest"]
+
+FROM runtime AS query
+ENV HTTP_PORT=8002
+EXPOSE 8002
+CMD ["docflow-query"]
+
+FROM runtime AS analysis
+ENV HTTP_PORT=8003
+EXPOSE 8003
+CMD ["docflow-analysis"]
+
+# The image: the stage of the service named by SERVICE (empty: the build stops here).
+FROM ${SERVICE}

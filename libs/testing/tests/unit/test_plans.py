@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from docflow.common.testing.plans import _plan_problem
+from docflow.testing.plans import _plan_problem
 
 pytestmark = pytest.mark.unit
 

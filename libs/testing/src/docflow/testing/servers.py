@@ -13,8 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
-# libs/common/src/docflow/common/testing/servers.py -> the repository root (editable install).
-REPO = Path(__file__).resolve().parents[6]
+# libs/testing/src/docflow/testing/servers.py -> the repository root (editable install).
+REPO = Path(__file__).resolve().parents[5]
 FERRETDB_BIN = REPO / ".cache" / "bin" / "ferretdb"
 FERRETDB_SCRIPT = REPO / "deploy" / "local" / "ferretdb.sh"
 

@@ -20,10 +20,21 @@ def free_port() -> int:
 
 
 class ServiceProcess:
-    """`python -c 'from docflow.<service>.main import run; run()'` with extra env vars."""
+    """`python -c 'from docflow.<service>.main import run; run()'` with extra env vars, or
+    `command` instead (a wrapper that ends by calling that `run`, e.g. under a profiler)."""
 
-    def __init__(self, service: str, *, env: dict[str, str], port: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        service: str,
+        *,
+        env: dict[str, str],
+        port: int,
+        log_path: Path,
+        command: list[str] | None = None,
+    ) -> None:
         self.service = service
+        entry = f"from docflow.{service}.main import run; run()"
+        self.command = command or [sys.executable, "-c", entry]
         self.port = port
         self.env = {**os.environ, **env, "HTTP_PORT": str(port)}
         self.log_path = log_path
@@ -36,7 +47,7 @@ class ServiceProcess:
     def start(self, *, ready_timeout_s: float = 60.0) -> ServiceProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", f"from docflow.{self.service}.main import run; run()"],
+            self.command,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
