@@ -43,10 +43,10 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
-from docflow.analysis.batching import TokenEstimator
 from docflow.analysis.providers.base import DocumentInput
-from docflow.analysis.providers.openai import OpenAIProvider, create_client
-from docflow.analysis.ratelimit import RateLimiter
+from docflow.analysis.providers.openai.provider import OpenAIProvider, create_client
+from docflow.analysis.providers.openai.ratelimit import RateLimiter
+from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisSettings, LLMProvider
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from docflow.analysis.batching import TokenEstimator
 from docflow.analysis.providers.base import DocumentInput
-from docflow.analysis.providers.openai import OpenAIProvider, create_client
-from docflow.analysis.ratelimit import RateLimiter
+from docflow.analysis.providers.openai.provider import OpenAIProvider, create_client
+from docflow.analysis.providers.openai.ratelimit import RateLimiter
+from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisSettings, LLMProvider
 
 from .conftest import FakeOpenAIServer

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from docflow.analysis.batching import (
-    Packer,
-    TokenEstimator,
-    chars_estimate,
-    clean_text,
-    prepare_document,
-    truncate,
-)
 from docflow.analysis.providers.base import DocumentInput
+from docflow.analysis.providers.inputs import clean_text, prepare_document, truncate
+from docflow.analysis.providers.openai.packing import Packer
+from docflow.analysis.providers.tokens import TokenEstimator, chars_estimate
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,12 @@ import time
 
 import pytest
 
-from docflow.analysis.ratelimit import RateLimiter, parse_duration, retry_after_seconds
-from docflow.analysis.retry import RetryPolicy
+from docflow.analysis.providers.openai.ratelimit import (
+    RateLimiter,
+    parse_duration,
+    retry_after_seconds,
+)
+from docflow.analysis.providers.retry import RetryPolicy
 
 pytestmark = pytest.mark.unit
 

@@ -1,24 +1,24 @@
-"""Building the provider and its helpers from settings (the OpenAI client only when used)."""
+"""The provider LLM_PROVIDER names, and the Batch API client, built from settings (the OpenAI
+SDK is imported only when one of them needs it)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from docflow.analysis.batching import Packer, TokenEstimator
 from docflow.analysis.providers.base import Provider
 from docflow.analysis.providers.local import LocalProvider
+from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisSettings, LLMProvider
 
 if TYPE_CHECKING:
-    from docflow.analysis.analyses.batch_mode import BatchRunner
-    from docflow.analysis.analyses.context import AnalysisContext
+    from docflow.analysis.providers.openai.batch_api import BatchApiClient
 
 
 def create_provider(settings: AnalysisSettings, estimator: TokenEstimator) -> Provider:
     if settings.llm_provider is LLMProvider.LOCAL:
         return LocalProvider()
-    from docflow.analysis.providers.openai import OpenAIProvider, create_client
-    from docflow.analysis.ratelimit import RateLimiter
+    from docflow.analysis.providers.openai.provider import OpenAIProvider, create_client
+    from docflow.analysis.providers.openai.ratelimit import RateLimiter
 
     return OpenAIProvider(
         settings=settings,
@@ -28,15 +28,17 @@ def create_provider(settings: AnalysisSettings, estimator: TokenEstimator) -> Pr
     )
 
 
-def create_batch_runner(settings: AnalysisSettings, context: AnalysisContext) -> BatchRunner:
-    """ANALYSIS_MODE=batch: the runner that submits queued documents to the Batch API."""
-    from docflow.analysis.analyses.batch_mode import BatchRunner
-    from docflow.analysis.providers.openai import create_client
+def create_batch_api_client(
+    settings: AnalysisSettings, estimator: TokenEstimator
+) -> BatchApiClient:
+    """ANALYSIS_MODE=batch: the client that submits packed requests to the OpenAI Batch API."""
+    from docflow.analysis.providers.openai.batch_api import BatchApiClient
+    from docflow.analysis.providers.openai.packing import Packer
+    from docflow.analysis.providers.openai.provider import create_client
 
-    packer = Packer(
-        estimator=context.estimator,
-        max_tokens_per_request=settings.max_tokens_per_request,
-        max_documents_per_request=settings.max_documents_per_request,
-        completion_tokens_per_document=settings.completion_tokens_per_document,
+    return BatchApiClient(
+        client=create_client(settings),
+        packer=Packer.from_settings(settings, estimator),
+        model=settings.openai_model,
+        structured=settings.openai_structured_output,
     )
-    return BatchRunner(ctx=context, client=create_client(settings), packer=packer)
