@@ -94,7 +94,7 @@ async def test_poison_result_fails_alone_after_its_retries(
     assert (await server.stats())["documents_per_request"] == [6, 1, 1]
 
 
-async def test_server_error_document_fails_alone_and_its_batch_mates_succeed(
+async def test_server_error_document_fails_alone_and_its_request_mates_succeed(
     fake_openai: Start, make_provider: Callable[..., OpenAIProvider]
 ) -> None:
     server = fake_openai()
