@@ -122,10 +122,6 @@ class AnalysisSettings(CommonSettings):
         """The group id: tests (and parallel deployments) with a topic suffix get their own."""
         return f"{self.analysis_consumer_group}{self.kafka_topic_suffix}"
 
-    @property
-    def model_name(self) -> str:
-        return self.openai_model if self.llm_provider is LLMProvider.OPENAI else "local"
-
     def price_of(self, *, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """Estimated cost in USD; an unknown model costs 0 (and is visible as such)."""
         price = self.prices.get(model)

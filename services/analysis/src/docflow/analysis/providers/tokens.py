@@ -39,8 +39,8 @@ def chars_estimate(text: str) -> int:
 class TokenEstimator:
     """Estimates prompt tokens before sending and learns from the `usage` of each answer."""
 
-    def __init__(self, count: Callable[[str], int] | None = None) -> None:
-        self._count = count or _load_tiktoken() or chars_estimate
+    def __init__(self) -> None:
+        self._count = _load_tiktoken() or chars_estimate
         # Observed/estimated prompt tokens; only ever raises estimates (never below 1.0).
         self.correction = 1.0
         # Completion tokens a document's result actually takes (moving average), once known.

@@ -76,10 +76,6 @@ class OpenAIProvider:
         self._packer = Packer.from_settings(settings, estimator)
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
 
-    @property
-    def limiter(self) -> RateLimiter:
-        return self._limiter
-
     async def analyze(self, documents: list[DocumentInput]) -> ProviderOutcome:
         outcome = ProviderOutcome()
         attempts: dict[str, int] = {d.document_id: 0 for d in documents}
