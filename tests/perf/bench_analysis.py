@@ -43,10 +43,10 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
-from docflow.analysis.batching import TokenEstimator
 from docflow.analysis.providers.base import DocumentInput
-from docflow.analysis.providers.openai import OpenAIProvider, create_client
-from docflow.analysis.ratelimit import RateLimiter
+from docflow.analysis.providers.openai.provider import OpenAIProvider, create_client
+from docflow.analysis.providers.openai.ratelimit import RateLimiter
+from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisSettings, LLMProvider
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id
@@ -303,21 +303,16 @@ async def run_provider_only(
         rate_limit_tpm=TPM,
     )
     estimator = TokenEstimator()
+    limiter = RateLimiter(rpm=RPM, tpm=TPM)
     provider = OpenAIProvider(
-        settings=settings,
-        client=create_client(settings),
-        limiter=RateLimiter(rpm=RPM, tpm=TPM),
-        estimator=estimator,
+        settings=settings, client=create_client(settings), limiter=limiter, estimator=estimator
     )
     try:
         await drain_fake(port)
         # Warm-up: one answer teaches the limiter the server's state, as in a running service.
         await provider.analyze([DocumentInput("warm-up", "default", document_text(-1))])
         # What the buckets still hold now (the drain took a moment, the server refilled).
-        start_requests, start_tokens = (
-            provider.limiter.requests.level,
-            provider.limiter.tokens.level,
-        )
+        start_requests, start_tokens = limiter.requests.level, limiter.tokens.level
         # Counters are compared before and after (a reset would also refill the buckets).
         before = await fake_stats(port)
         texts = [document_text(i) for i in range(documents)]

@@ -1,4 +1,4 @@
-"""kill -9 of a real analysis process mid-batch: nothing is lost, nothing is stored twice."""
+"""kill -9 of a real analysis process mid-poll: nothing is lost, nothing is stored twice."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ async def test_killed_process_loses_nothing_and_duplicates_nothing_after_restart
     until: Callable[..., Awaitable[bool]],
     tmp_path: Path,
 ) -> None:
-    # Slow answers, small requests and small Kafka batches (a batch is stored at its end), so
+    # Slow answers, small requests and small Kafka polls (a poll is stored at its end), so
     # the kill lands while most of the work is still ahead, however busy the machine is.
     server = fake_openai("--latency-ms", "400")
     use_fake(
@@ -76,7 +76,7 @@ async def test_killed_process_loses_nothing_and_duplicates_nothing_after_restart
     assert await collection.count_documents({"status": {"$ne": "analyzed"}}) == 0
 
 
-async def test_sigterm_finishes_the_batch_in_flight_and_a_restart_completes_the_rest(
+async def test_sigterm_finishes_the_poll_in_flight_and_a_restart_completes_the_rest(
     fake_openai: Callable[..., FakeOpenAIServer],
     use_fake: Callable[..., None],
     consumer_group: str,
@@ -111,13 +111,13 @@ async def test_sigterm_finishes_the_batch_in_flight_and_a_restart_completes_the_
         return bool((await server.stats())["requests_total"] >= 1)
 
     assert await until(started, timeout_s=60)
-    first.stop()  # SIGTERM while a batch is in flight
+    first.stop()  # SIGTERM while a poll is in flight
     assert first.process is not None
     # uvicorn re-raises the signal once its graceful shutdown is complete.
     assert first.process.returncode in (0, -15), first.tail()
     assert "Application shutdown complete." in first.tail(200)
     done_at_shutdown = await analyzed()
-    # The batch in flight was finished, not dropped: whole batches only (8 records each,
+    # The poll in flight was finished, not dropped: whole polls only (8 records each,
     # possibly fewer when a fetch spans the end of a partition), at least the first one.
     assert done_at_shutdown >= 1
     assert "left uncommitted" not in first.tail(200)

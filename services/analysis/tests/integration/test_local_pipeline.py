@@ -107,7 +107,7 @@ async def test_redelivered_events_change_nothing(
     assert await db[ANALYSES].count_documents({}) == len(ids)
 
 
-async def test_unreadable_event_is_dead_lettered_and_its_batch_mates_are_analyzed(
+async def test_unreadable_event_is_dead_lettered_and_its_poll_mates_are_analyzed(
     app: FastAPI,
     isolation: Isolation,
     mongo_client: Mongo,

@@ -175,7 +175,7 @@ async def test_exhausted_quota_pauses_without_failing_and_resumes_by_itself(
     assert await collect_messages(isolation.topic(Topic.DLQ), count=1, timeout_s=2) == []
 
 
-async def test_poison_document_is_dead_lettered_while_its_batch_mates_are_stored(
+async def test_poison_document_is_dead_lettered_while_its_poll_mates_are_stored(
     fake_openai: Callable[..., FakeOpenAIServer],
     use_fake: Callable[..., None],
     fast_retries: None,
@@ -266,7 +266,7 @@ async def test_a_tenant_over_its_daily_budget_is_deferred(
 ) -> None:
     server = fake_openai()
     use_fake(server, TENANT_DAILY_TOKEN_BUDGET="10")
-    # One document first: the budget is checked per Kafka batch, and 10 tokens are spent by
+    # One document first: the budget is checked per Kafka poll, and 10 tokens are spent by
     # the first analysis, so whatever comes after it for that tenant is deferred.
     spender = await insert_documents(texts(1), tenant_id="spender")
     later = await insert_documents(texts(2, start=10), tenant_id="spender")
@@ -311,7 +311,7 @@ async def test_a_tenant_over_its_daily_budget_is_deferred(
         assert await until(resumed, timeout_s=60)
 
 
-async def test_identical_content_in_one_batch_is_analyzed_once(
+async def test_identical_content_in_one_poll_is_analyzed_once(
     fake_openai: Callable[..., FakeOpenAIServer],
     use_fake: Callable[..., None],
     fast_retries: None,

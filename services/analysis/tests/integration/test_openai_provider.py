@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from docflow.analysis.batching import TokenEstimator
 from docflow.analysis.providers.base import DocumentInput
-from docflow.analysis.providers.openai import OpenAIProvider, create_client
-from docflow.analysis.ratelimit import RateLimiter
+from docflow.analysis.providers.openai.provider import OpenAIProvider, create_client
+from docflow.analysis.providers.openai.ratelimit import RateLimiter
+from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisSettings, LLMProvider
 
 from .conftest import FakeOpenAIServer
@@ -94,7 +94,7 @@ async def test_poison_result_fails_alone_after_its_retries(
     assert (await server.stats())["documents_per_request"] == [6, 1, 1]
 
 
-async def test_server_error_document_fails_alone_and_its_batch_mates_succeed(
+async def test_server_error_document_fails_alone_and_its_request_mates_succeed(
     fake_openai: Start, make_provider: Callable[..., OpenAIProvider]
 ) -> None:
     server = fake_openai()

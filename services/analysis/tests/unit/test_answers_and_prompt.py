@@ -5,14 +5,14 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from docflow.analysis.prompt import (
+from docflow.analysis.providers.base import DocumentResult
+from docflow.analysis.providers.openai.answers import MalformedAnswer, parse_results
+from docflow.analysis.providers.openai.prompt import (
     SYSTEM_PROMPT,
     response_format,
     strict_json_schema,
     user_message,
 )
-from docflow.analysis.providers.answers import MalformedAnswer, parse_results
-from docflow.analysis.providers.base import DocumentResult
 
 pytestmark = pytest.mark.unit
 

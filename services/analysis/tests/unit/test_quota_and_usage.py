@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from docflow.analysis.providers.answers import split_usage
-from docflow.analysis.quota import QuotaGate
+from docflow.analysis.analyses.quota import QuotaGate
+from docflow.analysis.providers.openai.answers import split_usage
 
 pytestmark = pytest.mark.unit
 

@@ -6,23 +6,10 @@ import time
 
 import pytest
 
-from docflow.analysis.ratelimit import RateLimiter, parse_duration, retry_after_seconds
-from docflow.analysis.retry import RetryPolicy
+from docflow.analysis.providers.openai.ratelimit import RateLimiter, retry_after_seconds
+from docflow.analysis.providers.retry import RetryPolicy
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.mark.parametrize(
-    ("raw", "seconds"),
-    [("12ms", 0.012), ("1s", 1.0), ("1.5s", 1.5), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("2", 2.0)],
-)
-def test_reset_durations_are_parsed(raw: str, seconds: float) -> None:
-    assert parse_duration(raw) == pytest.approx(seconds)
-
-
-def test_unreadable_duration_is_none() -> None:
-    assert parse_duration("soon") is None
-    assert parse_duration(None) is None
 
 
 def test_retry_after_ms_wins_over_retry_after() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from docflow.analysis.providers.factory import create_provider
+from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisSettings, LLMProvider
 from docflow.common.settings import AppEnv
 
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 def test_local_provider_needs_no_key() -> None:
     settings = AnalysisSettings(llm_provider=LLMProvider.LOCAL)
-    assert settings.model_name == "local"
+    assert create_provider(settings, TokenEstimator()).model == "local"
     assert settings.http_port == 8003
 
 
@@ -30,9 +32,11 @@ def test_placeholder_key_is_refused_outside_development(key: str) -> None:
         )
 
 
-def test_placeholder_key_is_accepted_in_development() -> None:
+async def test_placeholder_key_is_accepted_in_development() -> None:
     settings = AnalysisSettings(llm_provider=LLMProvider.OPENAI, openai_api_key="changeme")
-    assert settings.model_name == "gpt-4o-mini"
+    provider = create_provider(settings, TokenEstimator())
+    assert provider.model == "gpt-4o-mini"
+    await provider.aclose()
 
 
 def test_cost_follows_the_price_table() -> None:

@@ -1,4 +1,5 @@
-"""The analysis service: a Kafka batch consumer with health and metrics on HTTP (port 8003)."""
+"""The analysis service: its app, its lifespan (clients, the provider, the Kafka subscriber and,
+in Batch API mode, its runner) and `run`. HTTP (port 8003) serves health and metrics only."""
 
 from __future__ import annotations
 
@@ -6,18 +7,19 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from docflow.analysis.analyses import repository
 from docflow.analysis.analyses.budget import TenantBudget
-from docflow.analysis.analyses.context import AnalysisContext
 from docflow.analysis.analyses.handlers import InFlight, register_subscriber
-from docflow.analysis.batching import TokenEstimator
+from docflow.analysis.analyses.quota import QuotaGate
+from docflow.analysis.deps import AnalysisServices, services_of
+from docflow.analysis.providers.factory import create_batch_api_client, create_provider
 from docflow.analysis.providers.local import LocalProvider
-from docflow.analysis.quota import QuotaGate
+from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisMode, AnalysisSettings
-from docflow.analysis.state import create_batch_runner, create_provider
 from docflow.common.app import create_service_app, run_service
 from docflow.common.clients import (
     create_broker,
@@ -31,90 +33,103 @@ from docflow.common.health import HealthCheck, HealthCheckFailed
 from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
 
+if TYPE_CHECKING:
+    from docflow.analysis.analyses.batch_api_runner import BatchApiRunner
+
 logger = logging.getLogger(__name__)
 
 
-def _lifespan(settings: AnalysisSettings):  # type: ignore[no-untyped-def]
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mongo = create_mongo_client(settings)
-        db = mongo_database(mongo, settings)
-        redis = create_redis(settings)
-        await ensure_topics(
-            settings, [settings.topic(t) for t in (Topic.INGESTED, Topic.ANALYZED, Topic.DLQ)]
-        )
-        await repository.ensure_indexes(db)
-        estimator = TokenEstimator()
-        provider = create_provider(settings, estimator)
-        gate = QuotaGate(probe=provider.probe, interval_s=settings.quota_probe_interval_s)
-        broker = create_broker(settings)
-        context = AnalysisContext(
-            settings=settings,
-            db=db,
-            broker=broker,
-            provider=provider,
-            gate=gate,
-            budget=TenantBudget(
-                redis=redis,
-                prefix=settings.redis_key_prefix,
-                daily_tokens=settings.tenant_daily_token_budget,
-            ),
-            estimator=estimator,
-        )
-        in_flight = InFlight()
-        register_subscriber(broker, settings=settings, context=context, in_flight=in_flight)
-        app.state.mongo, app.state.db, app.state.redis = mongo, db, redis
-        app.state.broker, app.state.context = broker, context
-        runner = None
-        if settings.analysis_mode is AnalysisMode.BATCH:
-            runner = create_batch_runner(settings, context)
-            runner.start()
-        app.state.batch_runner = runner
-        warm_up: asyncio.Task[None] | None = None
-        if isinstance(provider, LocalProvider):
-            # In the background: the service is ready at once, the first batch finds warm models.
-            warm_up = asyncio.create_task(provider.warm_up(), name="warm-up")
-        await broker.start()
-        try:
-            yield
-        finally:
-            # Let the batch in flight finish (bounded); an unfinished one stays uncommitted.
-            in_flight.draining = True
-            if not await in_flight.wait_idle(settings.shutdown_timeout_s):
-                logger.warning("shutdown timeout: the batch in flight is left uncommitted")
-            await broker.stop()
-            if warm_up is not None:
-                warm_up.cancel()
-            if runner is not None:
-                await runner.aclose()
-            await gate.aclose()
-            await provider.aclose()
-            await redis.aclose()
-            await mongo.close()
-
-    return lifespan
+def _create_services(settings: AnalysisSettings) -> AnalysisServices:
+    mongo = create_mongo_client(settings)
+    redis = create_redis(settings)
+    estimator = TokenEstimator()
+    provider = create_provider(settings, estimator)
+    return AnalysisServices(
+        settings=settings,
+        mongo=mongo,
+        db=mongo_database(mongo, settings),
+        redis=redis,
+        broker=create_broker(settings),
+        provider=provider,
+        gate=QuotaGate(probe=provider.probe, interval_s=settings.quota_probe_interval_s),
+        budget=TenantBudget(
+            redis=redis,
+            prefix=settings.redis_key_prefix,
+            daily_tokens=settings.tenant_daily_token_budget,
+        ),
+        estimator=estimator,
+    )
 
 
-def _health_checks(app: FastAPI) -> Sequence[HealthCheck]:
+def _batch_api_runner(services: AnalysisServices) -> BatchApiRunner:
+    """ANALYSIS_MODE=batch only: imported then, like the OpenAI SDK it needs."""
+    from docflow.analysis.analyses.batch_api_runner import BatchApiRunner
+
+    client = create_batch_api_client(services.settings, services.estimator)
+    return BatchApiRunner(services=services, client=client)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: AnalysisSettings = app.state.settings
+    await ensure_topics(
+        settings, [settings.topic(t) for t in (Topic.INGESTED, Topic.ANALYZED, Topic.DLQ)]
+    )
+    services = _create_services(settings)
+    await repository.ensure_indexes(services.db)
+    in_flight = InFlight()
+    register_subscriber(services.broker, settings=settings, services=services, in_flight=in_flight)
+    app.state.services = services
+    runner = None
+    if settings.analysis_mode is AnalysisMode.BATCH_API:
+        runner = _batch_api_runner(services)
+        runner.start()
+    warm_up: asyncio.Task[None] | None = None
+    if isinstance(services.provider, LocalProvider):
+        # In the background: the service is ready at once, the first poll finds warm models.
+        warm_up = asyncio.create_task(services.provider.warm_up(), name="warm-up")
+    await services.broker.start()
+    try:
+        yield
+    finally:
+        # Let the poll in flight finish (bounded); an unfinished one stays uncommitted.
+        in_flight.draining = True
+        if not await in_flight.wait_idle(settings.shutdown_timeout_s):
+            logger.warning("shutdown timeout: the poll in flight is left uncommitted")
+        await services.broker.stop()
+        if warm_up is not None:
+            warm_up.cancel()
+        if runner is not None:
+            await runner.aclose()
+        await services.gate.aclose()
+        await services.provider.aclose()
+        await services.redis.aclose()
+        await services.mongo.close()
+
+
+def health_checks(app: FastAPI) -> Sequence[HealthCheck]:
+    """MongoDB, Kafka and the provider are required; without Redis budgets fail open."""
+    try:
+        services = services_of(app)
+    except LookupError:  # before the lifespan: nothing to check yet
+        return []
+
     async def mongo() -> object:
-        return await app.state.mongo.admin.command("ping")
+        return await services.mongo.admin.command("ping")
 
     async def kafka() -> object:
-        if not await app.state.broker.ping(timeout=1.5):
+        if not await services.broker.ping(timeout=1.5):
             raise HealthCheckFailed("kafka unreachable")
         return None
 
     async def redis() -> object:
-        return await app.state.redis.ping()
+        return await services.redis.ping()
 
     async def provider() -> object:
-        context: AnalysisContext = app.state.context
-        if not context.gate.is_open:
-            raise HealthCheckFailed(f"provider unavailable: {context.gate.reason}")
-        return {"provider": context.provider.name, "model": context.provider.model}
+        if not services.gate.is_open:
+            raise HealthCheckFailed(f"provider unavailable: {services.gate.reason}")
+        return {"provider": services.provider.name, "model": services.provider.model}
 
-    if not hasattr(app.state, "context"):
-        return []
     return [
         HealthCheck("mongodb", mongo),
         HealthCheck("kafka", kafka),
@@ -129,8 +144,8 @@ def create_app(settings: AnalysisSettings | None = None) -> FastAPI:
         settings=settings,
         title="docflow analysis",
         description="Analyzes ingested documents from Kafka; serves health and metrics only.",
-        lifespan=_lifespan(settings),
-        health_checks=_health_checks,
+        lifespan=lifespan,
+        health_checks=health_checks,
         rate_limited=False,
     )
 

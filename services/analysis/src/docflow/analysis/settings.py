@@ -1,4 +1,5 @@
-"""The analysis service's settings: the provider, batching, rate limits, budgets and prices."""
+"""The analysis service's settings: the provider, request packing, rate limits, budgets and
+prices."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class LLMProvider(StrEnum):
 
 class AnalysisMode(StrEnum):
     REALTIME = "realtime"
-    BATCH = "batch"
+    BATCH_API = "batch"  # the OpenAI Batch API
 
 
 class ModelPrice(BaseModel):
@@ -64,7 +65,7 @@ class AnalysisSettings(CommonSettings):
 
     # Named like the other services' groups; the topic suffix is appended (see consumer_group).
     analysis_consumer_group: str = "docflow-analysis"
-    # Modest: a batch is held (uncommitted) while the limiter is saturated, so this bounds memory.
+    # A poll of records: held (uncommitted) while the limiter is saturated, so this bounds memory.
     consumer_max_records: int = Field(default=64, ge=1, le=1000)
     consumer_batch_timeout_ms: int = Field(default=500, ge=0)
     prompt_version: str = Field(default="v1", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
@@ -91,7 +92,8 @@ class AnalysisSettings(CommonSettings):
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
 
-    # ANALYSIS_MODE=batch (OpenAI Batch API, for backfills): how often to submit and poll.
+    # ANALYSIS_MODE=batch (the OpenAI Batch API, for backfills): how often to collect finished
+    # batch jobs and submit a new one, and how many documents one job takes.
     batch_poll_interval_s: float = Field(default=30.0, gt=0)
     batch_max_documents: int = Field(default=5000, ge=1)
     # The Batch API bills half the real-time price.
@@ -106,7 +108,7 @@ class AnalysisSettings(CommonSettings):
     @model_validator(mode="after")
     def _openai_needs_a_real_key(self) -> AnalysisSettings:
         if self.llm_provider is not LLMProvider.OPENAI:
-            if self.analysis_mode is AnalysisMode.BATCH:
+            if self.analysis_mode is AnalysisMode.BATCH_API:
                 raise ValueError("ANALYSIS_MODE=batch needs LLM_PROVIDER=openai")
             return self
         if self.openai_api_key is None:
@@ -119,10 +121,6 @@ class AnalysisSettings(CommonSettings):
     def consumer_group(self) -> str:
         """The group id: tests (and parallel deployments) with a topic suffix get their own."""
         return f"{self.analysis_consumer_group}{self.kafka_topic_suffix}"
-
-    @property
-    def model_name(self) -> str:
-        return self.openai_model if self.llm_provider is LLMProvider.OPENAI else "local"
 
     def price_of(self, *, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         """Estimated cost in USD; an unknown model costs 0 (and is visible as such)."""

@@ -29,8 +29,8 @@ class TenantBudget:
     def enabled(self) -> bool:
         return self.daily_tokens > 0
 
-    def key(self, tenant_id: str, *, now: datetime | None = None) -> str:
-        day = (now or datetime.now(UTC)).strftime("%Y%m%d")
+    def key(self, tenant_id: str) -> str:
+        day = datetime.now(UTC).strftime("%Y%m%d")
         return f"{self._prefix}:analysis:tokens:{tenant_id}:{day}"
 
     async def spent(self, tenant_id: str) -> bool:

@@ -1,4 +1,5 @@
-"""What processing one batch holds: the service's clients, the events and their documents."""
+"""What handling one workload holds: the events (with the records they came from) and their
+stored documents. A workload is a Kafka poll, or queued items collected from a batch job."""
 
 from __future__ import annotations
 
@@ -6,32 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from faststream.kafka import KafkaBroker
 
-from docflow.analysis.analyses.budget import TenantBudget
-from docflow.analysis.analyses.repository import Database
-from docflow.analysis.batching import TokenEstimator
-from docflow.analysis.providers.base import Provider
-from docflow.analysis.quota import QuotaGate
-from docflow.analysis.settings import AnalysisSettings
+from docflow.analysis.deps import AnalysisServices
 from docflow.common.clients import MongoDocument
 from docflow.common.context import request_id_from_headers
 from docflow.common.events import DocumentIngested
 
 
-class HoldBatch(Exception):
-    """The batch cannot finish now (quota exhausted): leave it uncommitted for redelivery."""
-
-
-@dataclass(slots=True)
-class AnalysisContext:
-    settings: AnalysisSettings
-    db: Database
-    broker: KafkaBroker
-    provider: Provider
-    gate: QuotaGate
-    budget: TenantBudget
-    estimator: TokenEstimator
+class HoldPoll(Exception):
+    """The poll cannot finish now (quota exhausted): leave it uncommitted for redelivery."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +32,7 @@ class Work:
 
 
 @dataclass(slots=True)
-class Batch:
-    ctx: AnalysisContext
+class Workload:
+    services: AnalysisServices
     work: dict[str, Work] = field(default_factory=dict)
     documents: dict[str, MongoDocument] = field(default_factory=dict)

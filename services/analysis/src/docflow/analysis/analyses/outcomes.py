@@ -8,10 +8,10 @@ import logging
 from typing import Any
 
 from docflow.analysis.analyses import repository
-from docflow.analysis.analyses.context import Batch
-from docflow.analysis.batching import prepare_document
+from docflow.analysis.analyses.context import Workload
 from docflow.analysis.metrics import COST, DOCUMENTS, TOKENS
 from docflow.analysis.providers.base import Analyzed, DocumentInput
+from docflow.analysis.providers.inputs import prepare_document
 from docflow.analysis.settings import AnalysisMode
 from docflow.common.clients import MongoDocument
 from docflow.common.context import bound_request_id
@@ -22,45 +22,47 @@ from docflow.common.kafka import SourcePosition, publish_dead_letter, publish_ev
 logger = logging.getLogger(__name__)
 
 
-def document_input(batch: Batch, document_id: str) -> DocumentInput:
-    document = batch.documents[document_id]
+def document_input(workload: Workload, document_id: str) -> DocumentInput:
+    document = workload.documents[document_id]
     return prepare_document(
         document_id=document_id,
-        tenant_id=batch.work[document_id].event.tenant_id,
+        tenant_id=workload.work[document_id].event.tenant_id,
         title=document.get("title"),
         content=str(document.get("content") or ""),
-        max_tokens=batch.ctx.settings.max_document_tokens,
-        estimator=batch.ctx.estimator,
+        max_tokens=workload.services.settings.max_document_tokens,
+        estimator=workload.services.estimator,
     )
 
 
-async def store_all(batch: Batch, analyzed: dict[str, Analyzed], *, truncated: set[str]) -> None:
-    """Store a round's results in two bulk writes, then announce them."""
-    ctx = batch.ctx
-    model = ctx.provider.model
+async def store_all(
+    workload: Workload, analyzed: dict[str, Analyzed], *, truncated: set[str]
+) -> None:
+    """Store results in two bulk writes, then announce them."""
+    services = workload.services
+    model = services.provider.model
     records = []
     spent_by_tenant: dict[str, int] = {}
     for document_id, result in analyzed.items():
-        usage, tenant = result.usage, batch.work[document_id].event.tenant_id
-        cost = ctx.settings.price_of(
+        usage, tenant = result.usage, workload.work[document_id].event.tenant_id
+        cost = services.settings.price_of(
             model=model,
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
         )
-        if ctx.settings.analysis_mode is AnalysisMode.BATCH:
-            cost *= ctx.settings.batch_price_factor
+        if services.settings.analysis_mode is AnalysisMode.BATCH_API:
+            cost *= services.settings.batch_price_factor
         analysis = Analysis(
             **result.result.model_dump(exclude={"sentiment"}),
             sentiment=Sentiment(**result.result.sentiment.model_dump()),
-            provider=ctx.provider.name,
+            provider=services.provider.name,
             model=model,
-            prompt_version=ctx.settings.prompt_version,
+            prompt_version=services.settings.prompt_version,
             usage=usage,
             cost_usd=round(cost, 8),
             analyzed_at=utc_now(),
         ).model_dump(mode="python")
         records.append(
-            analysis_record(batch, document_id, analysis, truncated=document_id in truncated)
+            analysis_record(workload, document_id, analysis, truncated=document_id in truncated)
         )
         tokens = usage.prompt_tokens + usage.completion_tokens
         spent_by_tenant[tenant] = spent_by_tenant.get(tenant, 0) + tokens
@@ -68,17 +70,17 @@ async def store_all(batch: Batch, analyzed: dict[str, Analyzed], *, truncated: s
         TOKENS.labels(model, tenant, "completion").inc(usage.completion_tokens)
         COST.labels(model, tenant).inc(cost)
         DOCUMENTS.labels("analyzed").inc()
-    await repository.insert_analyses(ctx.db, records)
-    await apply_all(batch, records)
+    await repository.insert_analyses(services.db, records)
+    await apply_all(workload, records)
     for tenant, tokens in spent_by_tenant.items():
-        await ctx.budget.add(tenant, tokens)
+        await services.budget.add(tenant, tokens)
 
 
 def analysis_record(
-    batch: Batch, document_id: str, analysis: dict[str, Any], *, truncated: bool
+    workload: Workload, document_id: str, analysis: dict[str, Any], *, truncated: bool
 ) -> MongoDocument:
-    document = batch.documents[document_id]
-    prompt_version = batch.ctx.settings.prompt_version
+    document = workload.documents[document_id]
+    prompt_version = workload.services.settings.prompt_version
     return {
         "_id": repository.analysis_id(document_id, prompt_version),
         "document_id": document_id,
@@ -92,55 +94,56 @@ def analysis_record(
     }
 
 
-async def apply_all(batch: Batch, records: list[MongoDocument]) -> None:
+async def apply_all(workload: Workload, records: list[MongoDocument]) -> None:
     """Put stored analyses on their documents and announce them (both safe to repeat)."""
     if not records:
         return
     analyzed = DocumentStatus.ANALYZED.value
     await repository.mark_many_analyzed(
-        batch.ctx.db,
+        workload.services.db,
         # A document already analyzed (a redelivery) is left exactly as it is.
         analyses={
             r["document_id"]: r["analysis"]
             for r in records
-            if batch.documents[r["document_id"]].get("status") != analyzed
+            if workload.documents[r["document_id"]].get("status") != analyzed
         },
         now=utc_now(),
     )
-    # Concurrent sends let the producer batch them; each carries its own correlation id.
+    # Concurrent sends let the producer pack them into few requests; each carries its own
+    # correlation id.
     await asyncio.gather(
-        *(publish(batch, r["document_id"], DocumentStatus.ANALYZED) for r in records)
+        *(publish(workload, r["document_id"], DocumentStatus.ANALYZED) for r in records)
     )
 
 
-async def fail(batch: Batch, document_id: str, reason: str) -> None:
+async def fail(workload: Workload, document_id: str, reason: str) -> None:
     """Final failure: marked `failed` with the reason, dead-lettered, announced."""
-    with bound_request_id(batch.work[document_id].request_id):
-        await _fail(batch, document_id, reason)
+    with bound_request_id(workload.work[document_id].request_id):
+        await _fail(workload, document_id, reason)
 
 
-async def _fail(batch: Batch, document_id: str, reason: str) -> None:
-    ctx = batch.ctx
+async def _fail(workload: Workload, document_id: str, reason: str) -> None:
+    services = workload.services
     logger.warning("analysis failed", extra={"document_id": document_id, "reason": reason})
     await repository.mark_unanalyzed(
-        ctx.db,
+        services.db,
         document_id=document_id,
         status=DocumentStatus.FAILED,
         code="analysis_failed",
         message=reason,
         now=utc_now(),
     )
-    await dead_letter(batch, document_id, "analysis_failed", reason)
-    await publish(batch, document_id, DocumentStatus.FAILED, error=reason)
+    await dead_letter(workload, document_id, "analysis_failed", reason)
+    await publish(workload, document_id, DocumentStatus.FAILED, error=reason)
     DOCUMENTS.labels("failed").inc()
 
 
-async def dead_letter(batch: Batch, document_id: str, error_type: str, message: str) -> None:
-    record = batch.work[document_id].record
-    with bound_request_id(batch.work[document_id].request_id):
+async def dead_letter(workload: Workload, document_id: str, error_type: str, message: str) -> None:
+    record = workload.work[document_id].record
+    with bound_request_id(workload.work[document_id].request_id):
         await publish_dead_letter(
-            batch.ctx.broker,
-            batch.ctx.settings,
+            workload.services.broker,
+            workload.services.settings,
             payload=record.value or b"",  # the original DocumentIngested bytes
             error_type=error_type,
             error_message=message,
@@ -151,24 +154,24 @@ async def dead_letter(batch: Batch, document_id: str, error_type: str, message: 
 
 
 async def publish(
-    batch: Batch, document_id: str, status: DocumentStatus, *, error: str | None = None
+    workload: Workload, document_id: str, status: DocumentStatus, *, error: str | None = None
 ) -> None:
-    with bound_request_id(batch.work[document_id].request_id):
-        await _publish_event(batch, document_id, status, error=error)
+    with bound_request_id(workload.work[document_id].request_id):
+        await _publish_event(workload, document_id, status, error=error)
 
 
 async def _publish_event(
-    batch: Batch, document_id: str, status: DocumentStatus, *, error: str | None
+    workload: Workload, document_id: str, status: DocumentStatus, *, error: str | None
 ) -> None:
     event = DocumentAnalyzed(
         document_id=document_id,
-        tenant_id=batch.work[document_id].event.tenant_id,
+        tenant_id=workload.work[document_id].event.tenant_id,
         status=status,
-        prompt_version=batch.ctx.settings.prompt_version,
+        prompt_version=workload.services.settings.prompt_version,
         error=error,
     )
     await publish_event(
-        batch.ctx.broker, batch.ctx.settings, Topic.ANALYZED, event, key=document_id
+        workload.services.broker, workload.services.settings, Topic.ANALYZED, event, key=document_id
     )
     # One line per document, under the correlation id its DocumentIngested carried.
     logger.info(

@@ -1,4 +1,5 @@
-"""Batch API mode's queue: documents persisted for the batch runner, and rebuilt from it."""
+"""The Batch API path's queue: documents persisted for the Batch API runner, and rebuilt
+from it."""
 
 from __future__ import annotations
 
@@ -7,23 +8,26 @@ from typing import Any
 from aiokafka import ConsumerRecord
 
 from docflow.analysis.analyses import repository
-from docflow.analysis.analyses.context import AnalysisContext, Batch, Work
+from docflow.analysis.analyses.context import Work, Workload
+from docflow.analysis.deps import AnalysisServices
 from docflow.analysis.metrics import DOCUMENTS
 from docflow.common.clients import MongoDocument
 from docflow.common.events import REQUEST_ID_HEADER, DocumentIngested, utc_now
 
 
-async def enqueue(batch: Batch, pending: list[str]) -> None:
-    """Batch API mode: persist what the batch runner needs, including the original event bytes
-    (for the dead letter), so the Kafka offsets can be committed now."""
+async def enqueue(workload: Workload, pending: list[str]) -> None:
+    """Persist what the Batch API runner needs, including the original event bytes (for the
+    dead letter), so the Kafka offsets can be committed now."""
     items = []
     for document_id in pending:
-        record = batch.work[document_id].record
+        record = workload.work[document_id].record
         items.append(
             {
-                "_id": repository.analysis_id(document_id, batch.ctx.settings.prompt_version),
+                "_id": repository.analysis_id(
+                    document_id, workload.services.settings.prompt_version
+                ),
                 "document_id": document_id,
-                "tenant_id": batch.work[document_id].event.tenant_id,
+                "tenant_id": workload.work[document_id].event.tenant_id,
                 "status": repository.QUEUE_PENDING,
                 "batch_id": None,
                 "attempts": 0,
@@ -35,20 +39,20 @@ async def enqueue(batch: Batch, pending: list[str]) -> None:
                     "partition": record.partition,
                     "offset": record.offset,
                 },
-                "request_id": batch.work[document_id].request_id,
+                "request_id": workload.work[document_id].request_id,
                 "created_at": utc_now(),
             }
         )
-    await repository.enqueue(batch.ctx.db, items)
+    await repository.enqueue(workload.services.db, items)
     DOCUMENTS.labels("queued_for_batch").inc(len(items))
 
 
-def batch_from_queue(
-    ctx: AnalysisContext, items: list[MongoDocument], documents: dict[str, MongoDocument]
-) -> Batch:
-    """A Batch rebuilt from queued items, so Batch API results take the same storing,
+def workload_from_queue(
+    services: AnalysisServices, items: list[MongoDocument], documents: dict[str, MongoDocument]
+) -> Workload:
+    """A workload rebuilt from queued items, so Batch API results take the same storing,
     failing and dead-lettering path as real-time ones."""
-    batch = Batch(ctx, documents=documents)
+    workload = Workload(services, documents=documents)
     for item in items:
         source = item["source"]
         headers = (
@@ -70,5 +74,5 @@ def batch_from_queue(
             headers=headers,
         )
         event = DocumentIngested.model_validate_json(record.value or b"")
-        batch.work[item["document_id"]] = Work(event, record)
-    return batch
+        workload.work[item["document_id"]] = Work(event, record)
+    return workload

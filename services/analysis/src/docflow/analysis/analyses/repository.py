@@ -2,7 +2,7 @@
 
 Writes are idempotent: analyses are keyed `{document_id}:{prompt_version}` and inserted only
 once (a duplicate key is ignored), documents change status only if they are not analyzed yet,
-so a redelivered message changes nothing. Queries are batched per Kafka batch ($in, bulk
+so a redelivered message changes nothing. Queries go once per Kafka poll ($in, bulk
 writes), and each is an index access (tests/integration/test_indexed_queries.py): round
 trips, not rows, cost the time.
 """
@@ -165,16 +165,17 @@ async def deferred_documents(db: Database, *, limit: int) -> list[MongoDocument]
     return [doc async for doc in cursor]
 
 
-# ---- OpenAI Batch API mode: documents waiting for, or inside, a submitted batch -------------
+# ---- The OpenAI Batch API path: documents waiting for, or inside, a submitted batch job ------
 
 QUEUE = "analysis_queue"
-BATCHES = "analysis_batches"
+BATCH_JOBS = "analysis_batches"
+# A queue item names its job in `batch_id` (OpenAI's name for a batch job's id).
 QUEUE_PENDING = "pending"
 QUEUE_SUBMITTED = "submitted"
 
 
 async def enqueue(db: Database, items: list[MongoDocument]) -> None:
-    """Queue documents for the next batch; one already queued stays as it is."""
+    """Queue documents for the next batch job; one already queued stays as it is."""
     if not items:
         return
     try:
@@ -190,19 +191,19 @@ async def pending_items(db: Database, *, limit: int) -> list[MongoDocument]:
     return [item async for item in cursor]
 
 
-async def items_of_batch(db: Database, batch_id: str) -> list[MongoDocument]:
-    return [item async for item in db[QUEUE].find({"batch_id": batch_id})]
+async def items_of_batch_job(db: Database, job_id: str) -> list[MongoDocument]:
+    return [item async for item in db[QUEUE].find({"batch_id": job_id})]
 
 
-async def mark_submitted(db: Database, item_ids: list[str], batch_id: str) -> None:
+async def mark_submitted(db: Database, item_ids: list[str], job_id: str) -> None:
     await db[QUEUE].update_many(
         {"_id": {"$in": item_ids}},
-        {"$set": {"status": QUEUE_SUBMITTED, "batch_id": batch_id}},
+        {"$set": {"status": QUEUE_SUBMITTED, "batch_id": job_id}},
     )
 
 
 async def requeue(db: Database, item_ids: list[str], *, alone: bool) -> None:
-    """Back to pending for the next batch, one attempt more (`alone`: one per request)."""
+    """Back to pending for the next batch job, one attempt more (`alone`: one per request)."""
     if item_ids:
         await db[QUEUE].update_many(
             {"_id": {"$in": item_ids}},
@@ -218,13 +219,13 @@ async def remove_items(db: Database, item_ids: list[str]) -> None:
         await db[QUEUE].delete_many({"_id": {"$in": item_ids}})
 
 
-async def insert_batch(db: Database, record: MongoDocument) -> None:
-    await db[BATCHES].insert_one(record)
+async def insert_batch_job(db: Database, record: MongoDocument) -> None:
+    await db[BATCH_JOBS].insert_one(record)
 
 
-async def open_batches(db: Database) -> list[MongoDocument]:
-    return [record async for record in db[BATCHES].find({})]
+async def open_batch_jobs(db: Database) -> list[MongoDocument]:
+    return [record async for record in db[BATCH_JOBS].find({})]
 
 
-async def remove_batch(db: Database, batch_id: str) -> None:
-    await db[BATCHES].delete_one({"_id": batch_id})
+async def remove_batch_job(db: Database, job_id: str) -> None:
+    await db[BATCH_JOBS].delete_one({"_id": job_id})

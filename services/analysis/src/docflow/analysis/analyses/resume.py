@@ -6,7 +6,7 @@ a Kubernetes CronJob at 00:05 UTC:
 
     uv run python -m docflow.analysis.analyses.resume [--limit 10000]
 
-Re-publishing goes through Kafka like any new document, so the consumer's batching, limits,
+Re-publishing goes through Kafka like any new document, so the consumer's request packing, limits,
 budget checks and idempotence all apply; a tenant still over its budget stays deferred.
 """
 

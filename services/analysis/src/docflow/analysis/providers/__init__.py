@@ -1,11 +1,5 @@
-"""Providers behind one interface: `local` (embedded, offline) and `openai` (any compatible API)."""
+"""Providers behind one interface (`base.py`): `local` (embedded, offline) and `openai` (any
+compatible API, its machinery in `openai/`), built by `factory.py`; what every provider is
+handed (`inputs.py`, `tokens.py`) and the one retry policy (`retry.py`).
 
-from docflow.analysis.providers.base import (
-    Analyzed,
-    DocumentInput,
-    DocumentResult,
-    Provider,
-    ProviderOutcome,
-)
-
-__all__ = ["Analyzed", "DocumentInput", "DocumentResult", "Provider", "ProviderOutcome"]
+Nothing here imports the service layer (`analyses/`, `deps.py`, `main.py`)."""

@@ -66,6 +66,10 @@ class ProviderOutcome:
     blocked_reason: str | None = None
 
 
+class QuotaExhausted(Exception):
+    """The provider refuses work until billing changes; retrying cannot help."""
+
+
 class Provider(Protocol):
     name: str
     model: str

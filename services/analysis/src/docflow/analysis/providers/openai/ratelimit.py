@@ -1,7 +1,7 @@
 """Client-side requests-per-minute and tokens-per-minute limiter.
 
 Both buckets start from settings and refill evenly over a minute, like the provider's. Every
-response corrects them from `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`: the server's
+response corrects them from `x-ratelimit-{limit,remaining}-{requests,tokens}`: the server's
 limit replaces ours and its `remaining` caps our level (it also counts other clients of the same
 key). A `rate_limit_exceeded` 429 empties the bucket, blocks everyone until its retry-after
 (with jitter) and lowers the pace for a while; successes restore it gradually.
@@ -11,27 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import re
 import time
 from collections.abc import Mapping
 
 # The lowest pace a 429 storm can push us to, as a share of the advertised limit.
 MIN_PACE = 0.25
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def parse_duration(value: str | None) -> float | None:
-    """`12ms`, `1s`, `1.5s`, `6m0s` -> seconds; None when absent or unreadable."""
-    if not value:
-        return None
-    parts = _DURATION_PART.findall(value.strip())
-    if not parts:
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -71,33 +55,24 @@ class RateLimiter:
         self.pace = 1.0
         self.blocked_until = 0.0
         self._lock = asyncio.Lock()
-        self.waiting = 0
-
-    @property
-    def saturated(self) -> bool:
-        return self.waiting > 0
 
     async def acquire(self, tokens: int) -> None:
         """Wait until one request and `tokens` tokens fit, then take them (FIFO via the lock)."""
-        self.waiting += 1
-        try:
-            async with self._lock:
-                while True:
-                    now = time.monotonic()
-                    self.requests.refill(now, self.pace)
-                    self.tokens.refill(now, self.pace)
-                    wait = max(
-                        self.blocked_until - now,
-                        self.requests.wait_for(1, self.pace),
-                        self.tokens.wait_for(tokens, self.pace),
-                    )
-                    if wait <= 0:
-                        self.requests.level -= 1
-                        self.tokens.level -= min(tokens, self.tokens.limit)
-                        return
-                    await asyncio.sleep(wait)
-        finally:
-            self.waiting -= 1
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.requests.refill(now, self.pace)
+                self.tokens.refill(now, self.pace)
+                wait = max(
+                    self.blocked_until - now,
+                    self.requests.wait_for(1, self.pace),
+                    self.tokens.wait_for(tokens, self.pace),
+                )
+                if wait <= 0:
+                    self.requests.level -= 1
+                    self.tokens.level -= min(tokens, self.tokens.limit)
+                    return
+                await asyncio.sleep(wait)
 
     def observe_headers(self, headers: Mapping[str, str]) -> None:
         now = time.monotonic()

@@ -8,12 +8,18 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from docflow.analysis.settings import AnalysisSettings
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int
     base_delay_s: float
     max_delay_s: float
+
+    @classmethod
+    def from_settings(cls, settings: AnalysisSettings) -> RetryPolicy:
+        return cls(settings.retry_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s)
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before attempt `attempt + 1` (attempt counts from 1)."""

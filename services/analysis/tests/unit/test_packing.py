@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from docflow.analysis.batching import (
-    Packer,
-    TokenEstimator,
-    chars_estimate,
-    clean_text,
-    prepare_document,
-    truncate,
-)
 from docflow.analysis.providers.base import DocumentInput
+from docflow.analysis.providers.inputs import clean_text, prepare_document, truncate
+from docflow.analysis.providers.openai.packing import Packer
+from docflow.analysis.providers.tokens import TokenEstimator, chars_estimate
 
 pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def chars_estimate_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without tiktoken's cache the estimate is ceil(chars / 4) + 1, which these figures use."""
+    monkeypatch.delenv("TIKTOKEN_CACHE_DIR", raising=False)
 
 
 def _packer(**overrides: int) -> Packer:
@@ -24,7 +25,7 @@ def _packer(**overrides: int) -> Packer:
         "completion_tokens_per_document": 100,
         **overrides,
     }
-    return Packer(estimator=TokenEstimator(chars_estimate), **values)
+    return Packer(estimator=TokenEstimator(), **values)
 
 
 def _docs(count: int, *, chars: int = 200) -> list[DocumentInput]:
@@ -37,7 +38,7 @@ def test_chars_estimate_rounds_up() -> None:
 
 
 def test_estimator_learns_from_usage_but_never_estimates_lower() -> None:
-    estimator = TokenEstimator(chars_estimate)
+    estimator = TokenEstimator()
     estimator.reconcile(estimated=100, actual=200)
     assert estimator.correction > 1.0
     high = estimator.correction
@@ -52,7 +53,7 @@ def test_short_text_is_not_truncated() -> None:
 
 def test_long_text_keeps_head_and_tail_with_a_marker() -> None:
     text = "H" * 3000 + "M" * 6000 + "T" * 3000
-    estimator = TokenEstimator(chars_estimate)
+    estimator = TokenEstimator()
 
     result, truncated = truncate(text, max_tokens=600, estimator=estimator)
 
@@ -74,7 +75,7 @@ def test_prepared_document_carries_title_and_truncation_flag() -> None:
         title="Title",
         content="body " * 5000,
         max_tokens=200,
-        estimator=TokenEstimator(chars_estimate),
+        estimator=TokenEstimator(),
     )
     assert document.text.startswith("Title\n\nbody")
     assert document.truncated
@@ -111,7 +112,7 @@ def test_plan_reserves_completion_per_document() -> None:
 
 
 def test_completion_reserve_follows_observed_result_length_within_bounds() -> None:
-    estimator = TokenEstimator(chars_estimate)
+    estimator = TokenEstimator()
     assert estimator.completion_reserve(ceiling=300) == 300  # nothing observed yet
 
     estimator.observe_completion(tokens=700, documents=10, truncated=False)

@@ -1,6 +1,6 @@
 """The OpenAI provider: any OpenAI-compatible chat-completions API through the official SDK.
 
-Documents are packed several per request (batching.Packer), sent concurrently up to a limit
+Documents are packed several per request (packing.Packer), sent concurrently up to a limit
 through the client-side limiter (ratelimit.RateLimiter), and each result is validated on its
 own. Retries happen here only (the SDK's are off): a document whose request failed or whose
 result was missing/invalid is retried alone, with backoff, up to `RETRY_ATTEMPTS`; then it is
@@ -16,23 +16,25 @@ from dataclasses import dataclass, field
 import openai
 from openai import AsyncOpenAI
 
-from docflow.analysis.batching import Packer, RequestPlan, TokenEstimator
 from docflow.analysis.metrics import DOCUMENTS_PER_REQUEST, RATE_LIMITED, REQUESTS
-from docflow.analysis.prompt import messages_for, response_format
-from docflow.analysis.providers.answers import MalformedAnswer, parse_results, split_usage
-from docflow.analysis.providers.base import Analyzed, DocumentInput, ProviderOutcome
-from docflow.analysis.ratelimit import RateLimiter, retry_after_seconds
-from docflow.analysis.retry import RetryPolicy
+from docflow.analysis.providers.base import (
+    Analyzed,
+    DocumentInput,
+    ProviderOutcome,
+    QuotaExhausted,
+)
+from docflow.analysis.providers.openai.answers import MalformedAnswer, parse_results, split_usage
+from docflow.analysis.providers.openai.packing import Packer, RequestPlan
+from docflow.analysis.providers.openai.prompt import messages_for, response_format
+from docflow.analysis.providers.openai.ratelimit import RateLimiter, retry_after_seconds
+from docflow.analysis.providers.retry import RetryPolicy
+from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import Usage
 
 logger = logging.getLogger(__name__)
 
 QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
-
-
-class QuotaExhausted(Exception):
-    """The provider refuses work until billing changes; retrying cannot help."""
 
 
 @dataclass(slots=True)
@@ -70,20 +72,9 @@ class OpenAIProvider:
         self._limiter = limiter
         self._estimator = estimator
         self._structured = settings.openai_structured_output
-        self._policy = RetryPolicy(
-            settings.retry_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s
-        )
-        self._packer = Packer(
-            estimator=estimator,
-            max_tokens_per_request=settings.max_tokens_per_request,
-            max_documents_per_request=settings.max_documents_per_request,
-            completion_tokens_per_document=settings.completion_tokens_per_document,
-        )
+        self._policy = RetryPolicy.from_settings(settings)
+        self._packer = Packer.from_settings(settings, estimator)
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
-
-    @property
-    def limiter(self) -> RateLimiter:
-        return self._limiter
 
     async def analyze(self, documents: list[DocumentInput]) -> ProviderOutcome:
         outcome = ProviderOutcome()

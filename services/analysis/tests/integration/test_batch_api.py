@@ -36,7 +36,7 @@ async def running_app() -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-def batch_mode(monkeypatch: pytest.MonkeyPatch, consumer_group: str) -> None:
+def batch_api_mode(monkeypatch: pytest.MonkeyPatch, consumer_group: str) -> None:
     monkeypatch.setenv("ANALYSIS_MODE", "batch")
     monkeypatch.setenv("BATCH_POLL_INTERVAL_S", "0.3")
     monkeypatch.setenv("RETRY_ATTEMPTS", "2")
@@ -46,10 +46,10 @@ async def count(mongo: Mongo, isolation: Isolation, query: dict[str, Any]) -> in
     return await mongo[isolation.database][DOCUMENTS].count_documents(query)
 
 
-async def test_batch_mode_analyzes_through_the_batch_api_and_dead_letters_poison(
+async def test_batch_api_mode_analyzes_through_the_batch_api_and_dead_letters_poison(
     fake_openai: Callable[..., FakeOpenAIServer],
     use_fake: Callable[..., None],
-    batch_mode: None,
+    batch_api_mode: None,
     isolation: Isolation,
     mongo_client: Mongo,
     test_db: object,
@@ -83,10 +83,10 @@ async def test_batch_mode_analyzes_through_the_batch_api_and_dead_letters_poison
     assert await mongo_client[isolation.database]["analysis_queue"].count_documents({}) == 0
 
 
-async def test_expired_batch_is_resubmitted(
+async def test_expired_batch_job_is_resubmitted(
     fake_openai: Callable[..., FakeOpenAIServer],
     use_fake: Callable[..., None],
-    batch_mode: None,
+    batch_api_mode: None,
     monkeypatch: pytest.MonkeyPatch,
     isolation: Isolation,
     mongo_client: Mongo,
