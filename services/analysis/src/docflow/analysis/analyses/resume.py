@@ -7,7 +7,9 @@ a Kubernetes CronJob at 00:05 UTC:
     uv run python -m docflow.analysis.analyses.resume [--limit 10000]
 
 Re-publishing goes through Kafka like any new document, so the consumer's batching, limits,
-budget checks and idempotence all apply; a tenant still over its budget stays deferred.
+budget checks and idempotence all apply; a tenant still over its budget stays deferred. It
+publishes as ingest does (`docflow.common.publishing`), so the event lands on the partition of
+the document's first one.
 """
 
 from __future__ import annotations
