@@ -9,6 +9,8 @@ from fastapi import APIRouter, FastAPI
 from pydantic import SecretStr
 
 from docflow.common.app import create_service_app
+from docflow.common.errors import RateLimited
+from docflow.common.ratelimit import RateLimits
 from docflow.common.settings import CommonSettings
 from docflow.testing import free_port
 
@@ -58,3 +60,24 @@ async def test_budget_is_per_client_across_routes_and_health_is_never_limited() 
     assert refused.json()["error"]["code"] == "rate_limited"
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.headers["x-request-id"]
+
+
+def test_a_named_budget_counts_apart_per_client_and_says_when_to_retry() -> None:
+    settings = CommonSettings(redis_url=SecretStr(f"redis://127.0.0.1:{free_port()}/0"))
+    rate_limits = RateLimits(settings)
+
+    for _ in range(2):
+        rate_limits.hit("upload", "2/minute", "10.0.0.1")
+    rate_limits.hit("upload", "2/minute", "10.0.0.2")  # another client, its own budget
+    with pytest.raises(RateLimited) as refused:
+        rate_limits.hit("upload", "2/minute", "10.0.0.1")
+
+    assert 1 <= int(refused.value.headers["Retry-After"]) <= 60
+    assert "2 per 1 minute" in refused.value.message
+
+
+def test_disabled_limits_count_nothing() -> None:
+    rate_limits = RateLimits(CommonSettings(rate_limit_enabled=False))
+
+    for _ in range(5):
+        rate_limits.hit("upload", "1/minute", "10.0.0.1")

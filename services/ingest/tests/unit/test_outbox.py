@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from docflow.common.events import utc_now
+from docflow.common.publishing import OutgoingEvent
 from docflow.ingest.documents.outbox import Outbox
-from docflow.ingest.documents.publisher import OutgoingEvent
 from docflow.ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.unit

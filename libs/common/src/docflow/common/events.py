@@ -69,7 +69,8 @@ class Event(BaseModel):
 
 
 class DocumentIngested(Event):
-    """Published by ingest once the document is stored; analysis reads the text from MongoDB."""
+    """Published by ingest once the document is stored, and again by analysis's resume command
+    for a deferred document; analysis reads the text from MongoDB."""
 
     version: Literal[1] = 1
     document_id: str

@@ -1,15 +1,14 @@
 """A limits storage that counts in process and shares the counts through Redis in the background.
 
-slowapi checks limits synchronously: with limits' Redis storage every request blocked the event
-loop for a Redis round trip (measured: about 300 us of a cached read's 700 us). This storage
-answers `incr` from memory and flushes the increments to Redis every `flush_interval_s` with one
-pipelined round trip on the event loop, reading back every replica's total for the window.
+limits' synchronous Redis storage blocked the event loop for a Redis round trip on every request
+(measured: about 300 us of a cached read's 700 us). This storage answers `incr` from memory and
+flushes the increments to Redis every `flush_interval_s` with one pipelined round trip on the
+event loop, reading back every replica's total for the window.
 
 What it costs in accuracy: a process does not see the other replicas' last `flush_interval_s` of
 hits, so a client can exceed its budget by at most that much traffic per replica. What it gains
 besides speed: it never raises, so a Redis outage leaves each process limiting on its own counts
-(the memory fallback, without slowapi's error path), and the counts are shared again once Redis
-is back.
+(a fallback without an error path), and the counts are shared again once Redis is back.
 
 Registered with limits as the `docflow+redis://` and `docflow+rediss://` schemes.
 """

@@ -14,7 +14,6 @@ from docflow.common.app import create_service_app, run_service
 from docflow.common.clients import (
     create_broker,
     create_mongo_client,
-    create_producer,
     create_redis,
     ensure_topics,
     mongo_database,
@@ -22,6 +21,7 @@ from docflow.common.clients import (
 from docflow.common.events import IncomingDocument, Topic
 from docflow.common.health import HealthCheck
 from docflow.common.logging import configure_logging
+from docflow.common.publishing import ingested_publisher
 from docflow.common.settings import load_settings
 from docflow.common.tasks import cancel_requested, stop_tasks
 from docflow.ingest import asyncapi
@@ -29,7 +29,6 @@ from docflow.ingest.documents import lane
 from docflow.ingest.documents import router as documents
 from docflow.ingest.documents.idempotency import IdempotencyStore
 from docflow.ingest.documents.outbox import Outbox
-from docflow.ingest.documents.publisher import IngestedPublisher
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.errors import StorageUnavailable
@@ -76,9 +75,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     mongo = create_mongo_client(settings)
     redis = create_redis(settings)
     broker = create_broker(settings)
-    producer = create_producer(settings)
     repository = DocumentRepository(mongo_database(mongo, settings))
-    publisher = IngestedPublisher(producer, settings)
+    publisher = ingested_publisher(settings, timeout_s=settings.publish_timeout_s)
     outbox = Outbox(repository=repository, publisher=publisher, settings=settings)
     store = DocumentStore(repository, outbox)
     extractor = Extractor(settings)
@@ -94,7 +92,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         processor = IncomingProcessor(settings=settings, broker=broker, store=store)
         register_incoming(broker, processor)
         await broker.start()
-        await producer.start()
+        await publisher.start()
         background.append(asyncio.create_task(_ensure_indexes(repository)))
         background.append(asyncio.create_task(extractor.warm_up()))
         background.append(asyncio.create_task(outbox.run()))
@@ -103,7 +101,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await stop_tasks(background, timeout_s=_BACKGROUND_STOP_S)
         await store.close()
         await outbox.close()  # publishes what it still can before the producer goes
-        await producer.stop()
+        await publisher.stop()
         await broker.stop()
         await asyncio.to_thread(extractor.close)
         await redis.aclose()

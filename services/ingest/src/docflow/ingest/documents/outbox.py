@@ -26,9 +26,9 @@ from datetime import datetime, timedelta
 
 from docflow.common.clients import MongoDocument
 from docflow.common.context import current_request_id
-from docflow.common.events import new_id, utc_now
+from docflow.common.events import DocumentIngested, new_id, utc_now
+from docflow.common.publishing import EventPublisher, OutgoingEvent
 from docflow.common.tasks import cancel_requested
-from docflow.ingest.documents.publisher import IngestedPublisher, OutgoingEvent
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.writer import BatchWriter
 from docflow.ingest.errors import StorageUnavailable
@@ -52,7 +52,7 @@ class Outbox:
         self,
         *,
         repository: DocumentRepository,
-        publisher: IngestedPublisher,
+        publisher: EventPublisher,
         settings: IngestSettings,
     ) -> None:
         self.repository = repository
@@ -107,9 +107,11 @@ class Outbox:
         return await self.publisher.publish_many(
             [
                 OutgoingEvent(
-                    document_id=document["_id"],
-                    tenant_id=document["tenant_id"],
-                    content_hash=document["content_hash"],
+                    DocumentIngested(
+                        document_id=document["_id"],
+                        tenant_id=document["tenant_id"],
+                        content_hash=document["content_hash"],
+                    ),
                     request_id=request_id,
                 )
                 for document, request_id in entries

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import math
-import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from limits import parse
-from slowapi.util import get_remote_address
 from starlette.responses import Response
 
 from docflow.common.documents import DEFAULT_TENANT
 from docflow.common.envelope import APIResponse, error_responses
-from docflow.common.errors import RateLimited
+from docflow.common.ratelimit import RateLimits, client_address
 from docflow.ingest.deps import (
     ExtractorDep,
     IdempotencyDep,
@@ -27,8 +22,6 @@ from docflow.ingest.documents.schemas import IngestResult
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads.reader import read_upload
 from docflow.ingest.uploads.service import ingest_upload, upload_fingerprint
-
-logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -64,24 +57,9 @@ _DUPLICATE = {
 
 def enforce_upload_rate(request: Request, settings: IngestSettings) -> None:
     """Uploads cost a parse each: a tighter per-client limit on top of the default one."""
-    limiter = getattr(request.app.state, "limiter", None)
-    if limiter is None or not limiter.enabled:
-        return
-    item = parse(settings.rate_limit_upload)
-    client = get_remote_address(request)
-    try:
-        allowed = limiter.limiter.hit(item, "upload", client)
-        reset_at = limiter.limiter.get_window_stats(item, "upload", client)[0]
-    except Exception as exc:  # a limiter outage must not take uploads down
-        logger.warning("upload rate limit unavailable", extra={"error": type(exc).__name__})
-        return
-    if not allowed:
-        retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise RateLimited(
-            f"Upload rate limit exceeded ({settings.rate_limit_upload}); "
-            f"retry after {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
+    rate_limits: RateLimits | None = getattr(request.app.state, "rate_limits", None)
+    if rate_limits is not None:
+        rate_limits.hit("upload", settings.rate_limit_upload, client_address(request.scope))
 
 
 @router.post(
