@@ -16,6 +16,7 @@ from fastapi import FastAPI
 
 from docflow.common.events import Topic
 from docflow.common.testing import Isolation, collect_messages
+from docflow.ingest.deps import services_of
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
 
@@ -76,7 +77,7 @@ def settled(app: FastAPI) -> Callable[[], Awaitable[bool]]:
 
     async def check() -> bool:
         async def empty() -> bool:
-            return bool(app.state.store.outbox.backlog == 0)
+            return bool(services_of(app).store.outbox.backlog == 0)
 
         return await wait_until(empty)
 
