@@ -19,6 +19,7 @@ from docflow.common.testing import Isolation, collect_messages
 from docflow.ingest.deps import services_of
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
+from services.ingest.tests.integration.replies import check_reply
 
 Events = Callable[..., Awaitable[list[ConsumerRecord[bytes, bytes]]]]
 Collection = Any  # an AsyncCollection of this test's database
@@ -46,8 +47,16 @@ async def app(settings: IngestSettings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Every reply is checked against what its route declares (replies.py)."""
+
+    async def checked(response: httpx.Response) -> None:
+        await response.aread()
+        check_reply(app, response)
+
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", event_hooks={"response": [checked]}
+    ) as http:
         yield http
 
 
