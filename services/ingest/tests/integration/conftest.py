@@ -15,9 +15,11 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from docflow.common.events import Topic
+from docflow.ingest.deps import services_of
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
 from docflow.testing import Isolation, collect_messages
+from services.ingest.tests.integration.replies import check_reply
 
 Events = Callable[..., Awaitable[list[ConsumerRecord[bytes, bytes]]]]
 Collection = Any  # an AsyncCollection of this test's database
@@ -45,8 +47,16 @@ async def app(settings: IngestSettings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Every reply is checked against what its route declares (replies.py)."""
+
+    async def checked(response: httpx.Response) -> None:
+        await response.aread()
+        check_reply(app, response)
+
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", event_hooks={"response": [checked]}
+    ) as http:
         yield http
 
 
@@ -76,7 +86,7 @@ def settled(app: FastAPI) -> Callable[[], Awaitable[bool]]:
 
     async def check() -> bool:
         async def empty() -> bool:
-            return bool(app.state.store.outbox.backlog == 0)
+            return bool(services_of(app).store.outbox.backlog == 0)
 
         return await wait_until(empty)
 

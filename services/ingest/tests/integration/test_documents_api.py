@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from docflow.common.events import Topic
+from docflow.ingest.documents import lane
 from docflow.ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
@@ -279,3 +282,54 @@ async def test_asyncapi_describes_all_four_topics(
     page = await client.get("/asyncapi", follow_redirects=True)
     assert page.status_code == 200
     assert "AsyncApiStandalone" in page.text
+
+
+async def test_the_lane_and_the_route_answer_alike(
+    app: FastAPI, client: httpx.AsyncClient, settings: IngestSettings
+) -> None:
+    """Without an Idempotency-Key the lane answers; with a fresh one, the FastAPI route."""
+    assert any(middleware.kwargs.get("answer") is lane.answer for middleware in app.user_middleware)
+    keys = (f"parity-{number}" for number in itertools.count())
+
+    async def both(
+        lane_body: bytes, route_body: bytes | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        json_type = {"content-type": "application/json"}
+        from_lane = await client.post("/v1/documents", content=lane_body, headers=json_type)
+        from_route = await client.post(
+            "/v1/documents",
+            content=lane_body if route_body is None else route_body,
+            headers={**json_type, "Idempotency-Key": next(keys)},
+        )
+        return _comparable(from_lane), _comparable(from_route)
+
+    cases = [
+        (b'{"content": "Parity via the lane."}', b'{"content": "Parity via the route."}'),
+        (b'{"content": "Parity via the route."}', b'{"content": "Parity via the lane."}'),
+        (b'{"content": ', None),
+        (b"[]", None),
+        (b'{"title": "no content", "extra": 1}', None),
+        (b'{"content": "\\u0000"}', None),
+        (b'{"content": "c", "metadata": {"a.b": 1}}', None),
+        (b'{"content": "' + b"x" * (settings.max_content_chars + 1) + b'"}', None),
+        (b'{"content": "' + b"x" * settings.max_json_body_bytes + b'"}', None),
+    ]
+    statuses = []
+    for lane_body, route_body in cases:
+        from_lane, from_route = await both(lane_body, route_body)
+        assert from_lane == from_route
+        statuses.append(from_lane["status"])
+    assert statuses == [202, 200, 400, 422, 422, 422, 422, 413, 413]
+
+
+def _comparable(response: httpx.Response) -> dict[str, Any]:
+    """What must not differ between the two paths: all but the request and document ids."""
+    body = response.json()
+    assert body["meta"].pop("request_id") == response.headers["x-request-id"]
+    if body["data"] is not None:
+        body["data"]["id"] = "<id>"
+    headers = {
+        name: response.headers.get(name)
+        for name in ("content-type", "x-content-type-options", "idempotency-replayed")
+    }
+    return {"status": response.status_code, "headers": headers, "body": body}

@@ -13,6 +13,7 @@ from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
 from docflow.common.events import DeadLetterHeader, Topic, utc_now
+from docflow.ingest.deps import services_of
 from docflow.ingest.settings import IngestSettings
 from docflow.testing import Isolation, collect_messages, produce_raw
 
@@ -152,6 +153,6 @@ async def test_the_outbox_of_a_replica_that_died_is_republished(
 
     assert await wait_for(checkpoint_gone, timeout_s=10)
     # The live replica keeps its own checkpoint fresh.
-    mine = await outbox.find_one({"_id": app.state.store.outbox.replica_id})
+    mine = await outbox.find_one({"_id": services_of(app).store.outbox.replica_id})
     assert mine is not None
     assert mine["heartbeat"] > now - timedelta(seconds=5)

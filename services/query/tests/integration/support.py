@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from docflow.common.events import DocumentAnalyzed, Topic
+from docflow.query.deps import QueryServices, services_of
 from docflow.query.main import create_app
 from docflow.query.settings import QuerySettings
 from docflow.testing import Isolation, produce_raw
@@ -31,6 +32,10 @@ class QueryApp:
     app: FastAPI
     client: httpx.AsyncClient
     settings: QuerySettings
+
+    @property
+    def services(self) -> QueryServices:
+        return services_of(self.app)
 
 
 @asynccontextmanager

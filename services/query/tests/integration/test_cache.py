@@ -97,7 +97,7 @@ async def test_stats_count_by_status_sentiment_and_language(
 
 async def _count_loads(query: QueryApp) -> list[Any]:
     """Record every MongoDB read of a document the app makes."""
-    repository = query.app.state.documents
+    repository = query.services.documents
     calls: list[Any] = []
     original = repository.find
 
@@ -105,7 +105,7 @@ async def _count_loads(query: QueryApp) -> list[Any]:
         calls.append(document_id)
         return await original(document_id, with_content=with_content)
 
-    repository.find = counting
+    repository.find = counting  # type: ignore[method-assign]  # a spy on the real read
     return calls
 
 
@@ -134,7 +134,7 @@ async def test_stale_entry_is_served_while_another_request_recomputes_it(
         )
         await asyncio.sleep(0.4)  # past its TTL, within its grace
         redis = Redis.from_url(query.settings.redis_url.get_secret_value())
-        key = query.app.state.cache.keys.document(document["_id"], with_content=True)
+        key = query.services.cache.keys.document(document["_id"], with_content=True)
         try:
             await redis.set(f"{key}:lock", "someone-else", px=5000)
             while_locked = await query.client.get(url)
@@ -181,3 +181,16 @@ async def test_hit_lane_and_route_answer_alike(query: QueryApp, test_db: Databas
     assert bad_flag.status_code == 422
     assert bad_flag.json()["error"]["code"] == "invalid_filter"
     assert uuid.UUID(hex=document["_id"])
+
+
+async def test_hit_lane_and_route_refuse_alike(query: QueryApp) -> None:
+    url = f"/v1/documents/{uuid.uuid4().hex}"
+    from_route = await query.client.get(url)  # a miss: the route caches "not found"
+    from_lane = await query.client.get(url)  # a fresh not-found entry: answered by the lane
+
+    for response in (from_route, from_lane):
+        assert response.status_code == 404
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["meta"]["request_id"] == response.headers["x-request-id"]
+    assert from_lane.json()["error"] == from_route.json()["error"]
+    assert from_lane.json()["error"]["code"] == "document_not_found"

@@ -94,7 +94,7 @@ async def test_unreadable_event_is_skipped_and_later_events_still_apply(
 async def test_fill_that_read_before_an_invalidation_is_not_stored(
     query: QueryApp, isolation: Isolation
 ) -> None:
-    cache = query.app.state.cache
+    cache = query.services.cache
     key = cache.keys.document("f" * 32, with_content=True)
     from docflow.query.cache.entries import new_entry
 

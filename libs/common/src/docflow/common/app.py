@@ -1,5 +1,6 @@
 """The FastAPI application every service starts from: envelope errors, correlation ids,
-security headers, CORS, rate limits, health and metrics, wired the same way everywhere.
+security headers, CORS, rate limits, health and metrics, wired the same way everywhere; and
+`install_lane` (lanes.py) for a hot route answered before the router.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from fastapi import FastAPI
 
 from docflow.common.errors import install_error_handlers
 from docflow.common.health import HealthCheck, health_router
+from docflow.common.lanes import install_lane
 from docflow.common.metrics import metrics_endpoint
 from docflow.common.middleware import OriginCORSMiddleware, RequestContextMiddleware
 from docflow.common.ratelimit import install_rate_limiting
 from docflow.common.settings import CommonSettings
 from docflow.common.telemetry import instrument_app
+
+__all__ = ["UNLIMITED_PATHS", "create_service_app", "install_lane", "run_service"]
 
 # Probes and scrapers call these often; they must never be rate limited.
 UNLIMITED_PATHS = ("/health", "/health/detailed", "/metrics")

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from docflow.common.events import DeadLetterHeader, DocumentAnalyzed, DocumentIngested, Topic
 from docflow.common.events import IncomingDocument as IncomingDocumentModel
+from docflow.ingest.deps import services_of
 from docflow.ingest.settings import IngestSettings
 
 # The docs pages' Content-Security-Policy allows scripts from this CDN only.
@@ -82,7 +83,7 @@ router = APIRouter(tags=["docs"])
 def _specification(request: Request) -> Specification:
     spec: Specification | None = getattr(request.app.state, "asyncapi", None)
     if spec is None:
-        spec = build_specification(request.app.state.settings)
+        spec = build_specification(services_of(request.app).settings)
         request.app.state.asyncapi = spec
     return spec
 

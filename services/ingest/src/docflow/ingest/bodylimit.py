@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
+from docflow.ingest.deps import services_of
 from docflow.ingest.errors import BodyTooLarge
 from docflow.ingest.settings import IngestSettings
 
@@ -56,8 +57,7 @@ def bounded_body_route(limit_of: LimitOf) -> type[APIRoute]:
             handler = super().get_route_handler()
 
             async def bounded_handler(request: Request) -> Response:
-                settings: IngestSettings = request.app.state.settings
-                limit = limit_of(settings)
+                limit = limit_of(services_of(request.app).settings)
                 body = await read_bounded_body(request.scope, request.receive, limit)
                 # Starlette caches the body here; FastAPI then parses it from the cache.
                 request._body = body

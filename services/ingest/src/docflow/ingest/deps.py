@@ -1,35 +1,59 @@
-"""Annotated dependency aliases for the clients and services held on `app.state`.
+"""What the lifespan builds, as one typed object, and the `Annotated` aliases endpoints use.
 
-The getters are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
-thread, and a thread hop per dependency per request cost more than the rest of a request's CPU time.
+The lifespan stores one `IngestServices` on `app.state.services`; everything else (these
+dependencies, the lane, the health checks) reads it through `services_of`. The getters are
+`async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread, and a
+thread hop per dependency per request cost more than the rest of a request's CPU time.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, cast
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+from starlette.applications import Starlette
 
+from docflow.common.clients import MongoDocument
 from docflow.ingest.documents.idempotency import IdempotencyStore
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads.extraction import Extractor
 
 
+@dataclass(frozen=True, slots=True)
+class IngestServices:
+    settings: IngestSettings
+    mongo: AsyncMongoClient[MongoDocument]
+    redis: Redis
+    broker: KafkaBroker
+    store: DocumentStore
+    extractor: Extractor
+    idempotency: IdempotencyStore
+
+
+def services_of(app: Starlette) -> IngestServices:
+    services: IngestServices = app.state.services
+    return services
+
+
 async def get_settings(request: Request) -> IngestSettings:
-    return cast(IngestSettings, request.app.state.settings)
+    return services_of(request.app).settings
 
 
 async def get_store(request: Request) -> DocumentStore:
-    return cast(DocumentStore, request.app.state.store)
+    return services_of(request.app).store
 
 
 async def get_idempotency(request: Request) -> IdempotencyStore:
-    return cast(IdempotencyStore, request.app.state.idempotency)
+    return services_of(request.app).idempotency
 
 
 async def get_extractor(request: Request) -> Extractor:
-    return cast(Extractor, request.app.state.extractor)
+    return services_of(request.app).extractor
 
 
 SettingsDep = Annotated[IngestSettings, Depends(get_settings)]

@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
-from docflow.common.app import create_service_app, run_service
+from docflow.common.app import create_service_app, install_lane, run_service
 from docflow.common.clients import (
     create_broker,
     create_mongo_client,
@@ -25,6 +24,7 @@ from docflow.common.publishing import ingested_publisher
 from docflow.common.settings import load_settings
 from docflow.common.tasks import cancel_requested, stop_tasks
 from docflow.ingest import asyncapi
+from docflow.ingest.deps import IngestServices, services_of
 from docflow.ingest.documents import lane
 from docflow.ingest.documents import router as documents
 from docflow.ingest.documents.idempotency import IdempotencyStore
@@ -80,12 +80,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     outbox = Outbox(repository=repository, publisher=publisher, settings=settings)
     store = DocumentStore(repository, outbox)
     extractor = Extractor(settings)
-    app.state.mongo = mongo
-    app.state.redis = redis
-    app.state.broker = broker
-    app.state.store = store
-    app.state.extractor = extractor
-    app.state.idempotency = IdempotencyStore(redis, settings)
+    app.state.services = IngestServices(
+        settings=settings,
+        mongo=mongo,
+        redis=redis,
+        broker=broker,
+        store=store,
+        extractor=extractor,
+        idempotency=IdempotencyStore(redis, settings),
+    )
     background: list[asyncio.Task[None]] = []
     try:
         await ensure_topics(settings, [settings.topic(topic) for topic in Topic])
@@ -109,18 +112,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def health_checks(app: FastAPI) -> Sequence[HealthCheck]:
-    state = app.state
+    services = services_of(app)
 
     async def mongo() -> object:
-        return await state.mongo.admin.command("ping")
+        return await services.mongo.admin.command("ping")
 
     async def kafka() -> object:
-        if not await state.broker.ping(timeout=state.settings.health_check_timeout_s):
+        if not await services.broker.ping(timeout=services.settings.health_check_timeout_s):
             raise ConnectionError("kafka unreachable")
         return None
 
     async def redis() -> object:
-        return await state.redis.ping()
+        return await services.redis.ping()
 
     return [
         HealthCheck("mongodb", mongo),
@@ -144,13 +147,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(asyncapi.router)
     register_schemas(app, IncomingDocument)
-    # Innermost (after request context, CORS and rate limits): the busiest request.
-    create_route = next(
-        route
-        for route in documents.router.routes
-        if getattr(route, "path", None) == lane.PATH and "POST" in getattr(route, "methods", ())
-    )
-    app.user_middleware.append(Middleware(lane.PlainDocumentLane, route=create_route))
+    install_lane(app, method=lane.METHOD, path=lane.PATH, answer=lane.answer)
     return app
 
 

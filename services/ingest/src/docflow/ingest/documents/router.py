@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
-from starlette.datastructures import State
 from starlette.responses import Response
 
 from docflow.common.documents import DEFAULT_TENANT
 from docflow.common.envelope import APIResponse, error_responses
 from docflow.common.events import IncomingDocument
 from docflow.ingest.bodylimit import bounded_body_route
-from docflow.ingest.deps import IdempotencyDep, SettingsDep, StoreDep
+from docflow.ingest.deps import IdempotencyDep, SettingsDep, StoreDep, services_of
 from docflow.ingest.documents.batch import batch_tenant, ingest_batch
 from docflow.ingest.documents.idempotency import (
     IDEMPOTENCY_HEADER,
@@ -27,17 +24,12 @@ from docflow.ingest.documents.schemas import (
     IngestResult,
     RawBatchRequest,
 )
-from docflow.ingest.documents.service import ingest_document
-from docflow.ingest.documents.store import DocumentStore
+from docflow.ingest.documents.submission import submit_document
 from docflow.ingest.errors import BatchTooLarge, InvalidBody
 from docflow.ingest.openapi import schema_ref
-from docflow.ingest.settings import IngestSettings
 
-router = APIRouter(
-    prefix="/v1/documents",
-    tags=["documents"],
-    route_class=bounded_body_route(lambda settings: settings.max_json_body_bytes),
-)
+# submission.py reads and caps the body of `POST /v1/documents` itself.
+router = APIRouter(prefix="/v1/documents", tags=["documents"])
 batch_router = APIRouter(
     prefix="/v1/documents",
     tags=["documents"],
@@ -91,45 +83,13 @@ _EXAMPLES: dict[str, Any] = {
 async def create_document(request: Request) -> Response:
     """Store a document once per tenant and content, then queue it for analysis."""
     # Requests without an Idempotency-Key are answered by lane.py before FastAPI's router;
-    # both call `submit_document`, so the behaviour is the same either way.
+    # both call `submit_document`, so the answers are the same either way.
     return await submit_document(
-        request.app.state, await request.body(), request.headers.get(IDEMPOTENCY_HEADER)
+        request.scope,
+        request.receive,
+        services=services_of(request.app),
+        idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
     )
-
-
-async def submit_document(state: State, body: bytes, idempotency_key: str | None) -> Response:
-    """The whole of `POST /v1/documents` once the (size-capped) body has been read."""
-    # The busiest endpoint parses its own body and reads app.state directly: FastAPI's
-    # dependency and body resolution cost more CPU than the ingestion itself (measured with
-    # tests/perf/bench_ingest.py). The error responses are the same as FastAPI's.
-    document = parse_document(body)
-    settings: IngestSettings = state.settings
-    store: DocumentStore = state.store
-
-    async def action() -> tuple[int, Any]:
-        outcome = await ingest_document(
-            document=document, origin="api", settings=settings, store=store
-        )
-        return outcome.status_code, outcome.as_data()
-
-    return await respond_idempotently(
-        store=state.idempotency,
-        key=idempotency_key,
-        tenant_id=document.tenant_id or DEFAULT_TENANT,
-        body_fingerprint=fingerprint(document.model_dump(mode="json")) if idempotency_key else "",
-        action=action,
-    )
-
-
-def parse_document(body: bytes) -> IncomingDocument:
-    """Validate a JSON body as FastAPI would: 400 for broken JSON, 422 for a schema failure."""
-    try:
-        return IncomingDocument.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        for error in errors:
-            error["loc"] = ("body", *error["loc"])
-        raise RequestValidationError(errors) from None
 
 
 @batch_router.post(

@@ -6,7 +6,6 @@ OpenAPI page only, and nothing is validated or re-encoded on the way out.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated
 
@@ -16,11 +15,11 @@ from starlette.responses import Response
 from docflow.common.documents import DocumentStatus, SentimentLabel
 from docflow.common.envelope import APIResponse, error_responses
 from docflow.query.cache.responses import NOT_MODIFIED, cached_response
-from docflow.query.deps import CacheDep, DocumentsDep, PolicyDep, SettingsDep
+from docflow.query.deps import CacheDep, DocumentsDep, PolicyDep, SettingsDep, services_of
 from docflow.query.documents import service
 from docflow.query.documents.filters import build_list_query
+from docflow.query.documents.lookup import document_read, document_response
 from docflow.query.documents.schemas import DocumentOut, DocumentPage
-from docflow.query.errors import DocumentNotFound, InvalidFilter
 from docflow.query.routing import QueryRoute
 
 router = APIRouter(prefix="/v1", tags=["documents"], route_class=QueryRoute)
@@ -34,7 +33,6 @@ IfNoneMatch = Annotated[
 # The hot path. Its inputs are read from the request by hand and documented through
 # `openapi_extra`: FastAPI's per-request dependency and parameter solving cost more than the
 # whole cache hit (measured in tests/perf/bench_query.py; see the README).
-_DOCUMENT_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 _GET_DOCUMENT_PARAMETERS = [
     {
         "name": "include_content",
@@ -51,7 +49,6 @@ _GET_DOCUMENT_PARAMETERS = [
         "description": "An ETag from an earlier answer: 304 without a body if unchanged.",
     },
 ]
-_FALSE = frozenset({"false", "0", "no", "off"})
 
 
 @router.get(
@@ -62,32 +59,17 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 )
 async def get_document(document_id: str, request: Request) -> Response:
     """One document, its status and, once analyzed, its analysis."""
-    if _DOCUMENT_ID.match(document_id) is None:
-        raise DocumentNotFound(f"No document has the id {document_id[:64]}.")
-    state = request.app.state
+    # Fresh cache hits are answered by lane.py before FastAPI's router; both follow lookup.py.
+    read = document_read(document_id, request.scope)
+    services = services_of(request.app)
     entry = await service.get_document(
-        cache=state.cache,
-        repository=state.documents,
-        policy=state.cache_policy,
-        document_id=document_id,
-        with_content=_include_content(request),
+        cache=services.cache,
+        repository=services.documents,
+        policy=services.cache_policy,
+        document_id=read.document_id,
+        with_content=read.with_content,
     )
-    if not entry.found:
-        raise DocumentNotFound(f"No document has the id {document_id}.")
-    return cached_response(entry, if_none_match=request.headers.get("if-none-match"))
-
-
-def _include_content(request: Request) -> bool:
-    if not request.scope["query_string"]:
-        return True
-    value = request.query_params.get("include_content")
-    if value is None or value.lower() in ("true", "1", "yes", "on"):
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise InvalidFilter(
-        "include_content must be true or false.", details={"field": "include_content"}
-    )
+    return document_response(entry, read)
 
 
 @router.get(

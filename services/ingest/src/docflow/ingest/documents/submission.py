@@ -1,0 +1,57 @@
+"""The whole of `POST /v1/documents`, shared by its FastAPI route and its lane (lane.py).
+
+The busiest endpoint reads its own (size-capped) body, parses it and reads its services
+directly: FastAPI's dependency and body resolution cost more CPU than the ingestion itself
+(measured with tests/perf/bench_ingest.py). The errors are FastAPI's: 400 for broken JSON and
+422 for a schema failure, both raised as `RequestValidationError`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.responses import Response
+from starlette.types import Receive, Scope
+
+from docflow.common.documents import DEFAULT_TENANT
+from docflow.common.events import IncomingDocument
+from docflow.ingest.bodylimit import read_bounded_body
+from docflow.ingest.deps import IngestServices
+from docflow.ingest.documents.idempotency import fingerprint, respond_idempotently
+from docflow.ingest.documents.service import ingest_document
+
+
+async def submit_document(
+    scope: Scope, receive: Receive, *, services: IngestServices, idempotency_key: str | None
+) -> Response:
+    """Read the body (at most `max_json_body_bytes`), store the document, answer 202 or 200."""
+    settings = services.settings
+    body = await read_bounded_body(scope, receive, settings.max_json_body_bytes)
+    document = parse_document(body)
+
+    async def action() -> tuple[int, Any]:
+        outcome = await ingest_document(
+            document=document, origin="api", settings=settings, store=services.store
+        )
+        return outcome.status_code, outcome.as_data()
+
+    return await respond_idempotently(
+        store=services.idempotency,
+        key=idempotency_key,
+        tenant_id=document.tenant_id or DEFAULT_TENANT,
+        body_fingerprint=fingerprint(document.model_dump(mode="json")) if idempotency_key else "",
+        action=action,
+    )
+
+
+def parse_document(body: bytes) -> IncomingDocument:
+    """Validate a JSON body as FastAPI would: 400 for broken JSON, 422 for a schema failure."""
+    try:
+        return IncomingDocument.model_validate_json(body)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        for error in errors:
+            error["loc"] = ("body", *error["loc"])
+        raise RequestValidationError(errors) from None
