@@ -15,7 +15,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from docflow.common.events import Topic
-from docflow.common.testing import Isolation, collect_messages
+from docflow.common.testing import Isolation, api_key_for, bearer, collect_messages
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
 
@@ -44,9 +44,18 @@ async def app(settings: IngestSettings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def api_key(settings: IngestSettings) -> str:
+    """A key of tenant `default` in this test's database."""
+    return await api_key_for(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Authenticated as `api_key` by default."""
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=bearer(api_key)
+    ) as http:
         yield http
 
 

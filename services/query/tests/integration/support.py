@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from docflow.common.events import DocumentAnalyzed, Topic
-from docflow.common.testing import Isolation, produce_raw
+from docflow.common.testing import Isolation, api_key_for, bearer, produce_raw
 from docflow.query.main import create_app
 from docflow.query.settings import QuerySettings
 
@@ -29,19 +29,24 @@ Database = AsyncDatabase[dict[str, Any]]
 @dataclass
 class QueryApp:
     app: FastAPI
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # authenticated as `api_key` by default
     settings: QuerySettings
+    api_key: str
 
 
 @asynccontextmanager
 async def running_query(**overrides: Any) -> AsyncIterator[QueryApp]:
-    """create_app() under its lifespan, called in-process through ASGI."""
+    """create_app() under its lifespan, called in-process through ASGI, with a client that
+    sends a key of tenant `default`."""
     settings = QuerySettings(**overrides)
+    api_key = await api_key_for(settings)
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=90, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield QueryApp(app, client, settings)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=bearer(api_key)
+        ) as client:
+            yield QueryApp(app, client, settings, api_key)
 
 
 def stored_document(
