@@ -3,7 +3,8 @@
 In development only (`APP_ENV=development`, the default): the key for tenant `default` kept in
 `.cache/dev-api-key` (mode 0600) is reused while it is valid, or a new one is made and written
 there; either way it is printed where `make run`'s output shows it. Any other APP_ENV refuses.
-The process then waits for honcho's signal, as honcho stops everything when one process ends.
+The process then waits for honcho's signal (also after refusing), as honcho stops everything
+when one process ends.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ async def serve_development_key(
 ) -> int:
     if not settings.is_development:
         print(f"no development key: APP_ENV is {settings.app_env.value}", file=sys.stderr)
+        if wait:  # under honcho, ending would stop every other process
+            await _until_signalled()
         return 1
     key_path = Path(path) if path else default_path()
     key, created = await ensure_development_key(keys, key_path)
