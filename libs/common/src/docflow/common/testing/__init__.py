@@ -4,7 +4,12 @@ They talk to the real Kafka, FerretDB and Redis started by `deploy/local/infra.s
 gets its own topic suffix, database and Redis key prefix, so tests never see each other's data.
 """
 
-from docflow.common.testing.identity import api_key_for, bearer, create_api_key
+from docflow.common.testing.identity import (
+    api_key_for,
+    bearer,
+    create_api_key,
+    static_authenticator,
+)
 from docflow.common.testing.isolation import Isolation, new_isolation
 from docflow.common.testing.kafka import collect_messages, produce_raw
 from docflow.common.testing.process import ServiceProcess, free_port
@@ -24,4 +29,5 @@ __all__ = [
     "new_isolation",
     "produce_raw",
     "redis_server",
+    "static_authenticator",
 ]

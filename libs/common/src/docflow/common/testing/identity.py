@@ -6,7 +6,8 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from docflow.common.identity.keys import DEFAULT_TENANT
+from docflow.common.identity.authenticator import Authenticator
+from docflow.common.identity.keys import DEFAULT_TENANT, Identity
 from docflow.common.identity.repository import ApiKeyRepository
 from docflow.common.settings import CommonSettings
 
@@ -34,3 +35,18 @@ async def api_key_for(settings: CommonSettings, *, tenant: str = DEFAULT_TENANT)
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+class StaticKeys:
+    """A key store in memory, for unit tests of apps that need no MongoDB."""
+
+    def __init__(self, keys: dict[str, Identity]) -> None:
+        self.keys = keys
+
+    async def verify(self, token: str) -> Identity | None:
+        return self.keys.get(token)
+
+
+def static_authenticator(keys: dict[str, Identity]) -> Authenticator:
+    """For `create_service_app(authenticator=...)`: these keys, and no others, get in."""
+    return Authenticator(StaticKeys(keys))
