@@ -24,7 +24,7 @@ LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; 
 TYPECHECK = $(RUN) mypy libs/common/src services/*/src tests libs/common/tests services/*/tests conftest.py
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
-	bench-ingest bench-analysis bench-query bench-scale load resume-deferred fake-openai clean \
+	bench-ingest bench-analysis bench-auth bench-query bench-scale load resume-deferred fake-openai clean \
 	api-key api-keys revoke-api-key
 
 help: ## List the targets
@@ -109,6 +109,9 @@ bench-ingest: infra-up ## Ingest benchmark (tests/perf/bench_ingest.py)
 
 bench-analysis: infra-up ## Analysis benchmark (tests/perf/bench_analysis.py)
 	@$(RUN) python tests/perf/bench_analysis.py
+
+bench-auth: infra-up ## Authentication's cost per request: cache hit, middleware, miss (tests/perf/bench_auth.py)
+	@$(RUN) python tests/perf/bench_auth.py
 
 bench-query: infra-up ## Query benchmark (tests/perf/bench_query.py)
 	@$(RUN) python tests/perf/bench_query.py
