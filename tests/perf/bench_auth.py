@@ -30,6 +30,14 @@ async def _trivial(scope: Any, receive: Any, send: Any) -> None:
     return None
 
 
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b""}
+
+
+async def _send(message: Any) -> None:
+    return None
+
+
 async def _per_call_us(call: Any, calls: int) -> float:
     started = time.perf_counter()
     for _ in range(calls):
@@ -62,8 +70,8 @@ async def main(args: argparse.Namespace) -> None:
             }
 
         hit_us = await _per_call_us(lambda: verifier.verify(new.key), args.calls)
-        bare_us = await _per_call_us(lambda: _trivial(scope(), None, None), args.calls)
-        through_us = await _per_call_us(lambda: middleware(scope(), None, None), args.calls)
+        bare_us = await _per_call_us(lambda: _trivial(scope(), _receive, _send), args.calls)
+        through_us = await _per_call_us(lambda: middleware(scope(), _receive, _send), args.calls)
 
         missing = ApiKeyVerifier(keys.find, ttl_s=1e-9, negative_ttl_s=0, max_size=10)
         miss_us = await _per_call_us(lambda: missing.verify(new.key), args.misses)
