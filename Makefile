@@ -24,7 +24,8 @@ LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; 
 TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/tests conftest.py
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
-	bench-ingest bench-analysis bench-query bench-scale bench-language load resume-deferred fake-openai clean
+	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language load resume-deferred \
+	fake-openai clean api-key api-keys revoke-api-key
 
 help: ## List the targets
 	@echo "docflow make targets:"
@@ -43,7 +44,22 @@ run: install ## Install, then run Kafka, FerretDB, Redis and the three services 
 			echo "make run: 127.0.0.1:$${pp#*:} already answers; reusing it, not starting $${pp%%:*}"; \
 		else procs="$$procs $${pp%%:*}"; fi; \
 	done; \
-	exec $(HONCHO) start -e /dev/null -f $(PROCFILE) $$procs ingest analysis query
+	exec $(HONCHO) start -e /dev/null -f $(PROCFILE) $$procs ingest analysis query $(DEV_KEY_PROC)
+
+# In development (the default APP_ENV) `devkey` ensures the key of tenant `default` kept in
+# .cache/dev-api-key and prints it, for the README's curl lines; never in staging or production.
+DEV_KEY_PROC = $$(if [ "$${APP_ENV:-development}" = development ]; then echo devkey; fi)
+
+api-key: ## Create an API key for TENANT=<name> (the tenant too, if new); the key is the last line
+	@if [ -z "$(TENANT)" ]; then echo "usage: make api-key TENANT=<name> [NAME=<label>]" >&2; exit 2; fi
+	@$(LOAD_DOTENV); bash deploy/local/with-mongo.sh $(RUN) docflow-api-key create --tenant "$(TENANT)" --name "$(NAME)"
+
+api-keys: ## List the API keys (ids, tenants, dates; never the keys)
+	@$(LOAD_DOTENV); bash deploy/local/with-mongo.sh $(RUN) docflow-api-key list
+
+revoke-api-key: ## Revoke the API key with id KEY=<key id> (services drop it within AUTH_CACHE_TTL_S)
+	@if [ -z "$(KEY)" ]; then echo "usage: make revoke-api-key KEY=<key id>" >&2; exit 2; fi
+	@$(LOAD_DOTENV); bash deploy/local/with-mongo.sh $(RUN) docflow-api-key revoke "$(KEY)"
 
 infra-up: install ## Start Kafka, FerretDB and Redis in the background and create the topics (reuses what runs)
 	@$(LOAD_DOTENV); bash $(INFRA) up
@@ -93,6 +109,9 @@ bench-ingest: infra-up ## Ingest benchmark (tests/perf/bench_ingest.py)
 
 bench-analysis: infra-up ## Analysis benchmark (tests/perf/bench_analysis.py)
 	@$(RUN) python tests/perf/bench_analysis.py
+
+bench-auth: infra-up ## Authentication's cost per request: cache hit, middleware, miss (tests/perf/bench_auth.py)
+	@$(RUN) python tests/perf/bench_auth.py
 
 bench-query: infra-up ## Query benchmark (tests/perf/bench_query.py)
 	@$(RUN) python tests/perf/bench_query.py

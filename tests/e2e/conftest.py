@@ -3,6 +3,7 @@ real Kafka, FerretDB and Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from docflow.testing import Isolation, ServiceProcess, free_port, new_isolation
+from docflow.testing import (
+    Isolation,
+    ServiceProcess,
+    bearer,
+    create_api_key,
+    free_port,
+    new_isolation,
+)
 
 FAKE_OPENAI = Path(__file__).resolve().parents[1] / "fakes" / "openai_server.py"
 
@@ -24,6 +32,11 @@ class Stack:
     ingest: ServiceProcess
     analysis: ServiceProcess
     query: ServiceProcess
+    api_key: str  # of tenant `default`, in the stack's database
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.api_key)
 
 
 def _start_stack(tmp: Path, env: dict[str, str]) -> Stack:
@@ -46,7 +59,13 @@ def _start_stack(tmp: Path, env: dict[str, str]) -> Stack:
         for process in started:
             process.stop()
         raise
-    return Stack(isolation, processes["ingest"], processes["analysis"], processes["query"])
+    api_key = asyncio.run(
+        create_api_key(
+            mongodb_uri=os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017"),
+            database=isolation.database,
+        )
+    )
+    return Stack(isolation, processes["ingest"], processes["analysis"], processes["query"], api_key)
 
 
 def _stop_stack(stack: Stack) -> None:

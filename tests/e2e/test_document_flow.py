@@ -25,7 +25,7 @@ DOCUMENT = {
 
 
 async def test_a_posted_document_comes_back_analyzed(local_stack: Stack) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=local_stack.headers) as client:
         posted = await client.post(
             f"{local_stack.ingest.url}/v1/documents",
             json=DOCUMENT,
@@ -51,7 +51,7 @@ async def test_a_posted_document_comes_back_analyzed(local_stack: Stack) -> None
 
 async def test_the_same_content_twice_is_stored_and_analyzed_once(local_stack: Stack) -> None:
     body = {**DOCUMENT, "content": DOCUMENT["content"] + " Duplicate check."}
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=local_stack.headers) as client:
         first = await client.post(f"{local_stack.ingest.url}/v1/documents", json=body)
         second = await client.post(f"{local_stack.ingest.url}/v1/documents", json=body)
     assert first.status_code == 202
@@ -98,7 +98,7 @@ async def test_uploaded_pdf_and_docx_come_back_analyzed(
     text = f"The {filename} meeting approved a wonderful new budget for the Berlin office."
     assert callable(make)
     payload = make(text)
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers=local_stack.headers) as client:
         posted = await client.post(
             f"{local_stack.ingest.url}/v1/documents/upload",
             files={"file": (filename, payload, content_type)},
@@ -143,7 +143,7 @@ async def test_upstream_kafka_messages_are_analyzed_or_dead_lettered(local_stack
         assert DeadLetterHeader.SOURCE_OFFSET in headers
     assert {record.value for record in dead_letters} == set(malformed)
 
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=local_stack.headers) as client:
         analyzed: dict[str, dict[str, object]] = {}
         for _ in range(300):
             page = await client.get(

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 async def test_documents_are_analyzed_by_the_openai_provider(
     openai_stack: Stack, fake_openai: str
 ) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with httpx.AsyncClient(timeout=10, headers=openai_stack.headers) as client:
         posted = await client.post(
             f"{openai_stack.ingest.url}/v1/documents/batch",
             json={

@@ -12,12 +12,15 @@ from starlette.types import Receive, Scope
 
 from docflow.common.app import create_service_app, install_lane
 from docflow.common.errors import NotFound
+from docflow.common.identity import Identity
 from docflow.common.settings import CommonSettings
+from docflow.testing import bearer, static_authenticator
 
 pytestmark = pytest.mark.unit
 
 router = APIRouter(prefix="/v1")
 seen: list[tuple[str, Any]] = []
+KEY = "dfk_0123456789abcdef_" + "k" * 43
 
 
 @router.get("/things/{thing_id}")
@@ -49,6 +52,7 @@ def build_app() -> FastAPI:
         description="unit",
         lifespan=_no_lifespan,
         health_checks=lambda _app: [],
+        authenticator=static_authenticator({KEY: Identity(tenant="t", key_id="0123456789abcdef")}),
     )
     app.include_router(router)
     install_lane(app, method="GET", path="/v1/things/{thing_id}", answer=answer)
@@ -57,7 +61,9 @@ def build_app() -> FastAPI:
 
 async def get(app: FastAPI, path: str, method: str = "GET") -> httpx.Response:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://unit") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://unit", headers=bearer(KEY)
+    ) as client:
         return await client.request(method, path, headers={"X-Request-ID": "r1"})
 
 

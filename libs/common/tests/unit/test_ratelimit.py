@@ -10,11 +10,14 @@ from pydantic import SecretStr
 
 from docflow.common.app import create_service_app
 from docflow.common.errors import RateLimited
+from docflow.common.identity import Identity
 from docflow.common.ratelimit import RateLimits
 from docflow.common.settings import CommonSettings
-from docflow.testing import free_port
+from docflow.testing import bearer, free_port, static_authenticator
 
 pytestmark = pytest.mark.unit
+
+KEY = "dfk_0123456789abcdef_" + "k" * 43
 
 
 @asynccontextmanager
@@ -36,6 +39,7 @@ def build_app(limit: str) -> FastAPI:
         description="unit",
         lifespan=_no_lifespan,
         health_checks=lambda _app: [],
+        authenticator=static_authenticator({KEY: Identity(tenant="t", key_id="0123456789abcdef")}),
     )
     router = APIRouter(prefix="/v1")
 
@@ -50,7 +54,9 @@ def build_app(limit: str) -> FastAPI:
 async def test_budget_is_per_client_across_routes_and_health_is_never_limited() -> None:
     app = build_app("3/minute")
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=bearer(KEY)
+    ) as client:
         statuses = [(await client.get(f"/v1/things/{n}")).status_code for n in range(4)]
         health = [(await client.get("/health")).status_code for _ in range(5)]
         refused = await client.get("/v1/things/other")

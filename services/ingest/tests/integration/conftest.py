@@ -18,7 +18,7 @@ from docflow.common.events import Topic
 from docflow.ingest.deps import services_of
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
-from docflow.testing import Isolation, collect_messages
+from docflow.testing import Isolation, api_key_for, bearer, collect_messages
 from services.ingest.tests.integration.replies import check_reply
 
 Events = Callable[..., Awaitable[list[ConsumerRecord[bytes, bytes]]]]
@@ -46,8 +46,15 @@ async def app(settings: IngestSettings) -> AsyncIterator[FastAPI]:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Every reply is checked against what its route declares (replies.py)."""
+async def api_key(settings: IngestSettings) -> str:
+    """A key of tenant `default` in this test's database."""
+    return await api_key_for(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Authenticated as `api_key` by default; every reply is checked against what its route
+    declares (replies.py)."""
 
     async def checked(response: httpx.Response) -> None:
         await response.aread()
@@ -55,7 +62,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://test", event_hooks={"response": [checked]}
+        transport=transport,
+        base_url="http://test",
+        headers=bearer(api_key),
+        event_hooks={"response": [checked]},
     ) as http:
         yield http
 

@@ -9,6 +9,7 @@ import pytest
 
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads.detection import DOCX_MIME
+from docflow.testing import api_key_for, bearer
 
 pytestmark = pytest.mark.integration
 
@@ -211,10 +212,14 @@ async def test_uploads_have_their_own_tighter_rate_limit(isolation: Any, code_of
 
     from docflow.ingest.main import create_app
 
-    app = create_app(IngestSettings(rate_limit_upload="2/minute"))
+    settings = IngestSettings(rate_limit_upload="2/minute")
+    app = create_app(settings)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        headers = bearer(await api_key_for(settings))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=headers
+        ) as client:
             statuses = [
                 (await upload(client, f"n{i}.txt", f"note {i}".encode(), "text/plain")).status_code
                 for i in range(3)

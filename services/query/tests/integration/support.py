@@ -22,7 +22,7 @@ from docflow.common.events import DocumentAnalyzed, Topic
 from docflow.query.deps import QueryServices, services_of
 from docflow.query.main import create_app
 from docflow.query.settings import QuerySettings
-from docflow.testing import Isolation, produce_raw
+from docflow.testing import Isolation, api_key_for, bearer, produce_raw
 
 Database = AsyncDatabase[dict[str, Any]]
 
@@ -30,8 +30,9 @@ Database = AsyncDatabase[dict[str, Any]]
 @dataclass
 class QueryApp:
     app: FastAPI
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # authenticated as `api_key` by default
     settings: QuerySettings
+    api_key: str
 
     @property
     def services(self) -> QueryServices:
@@ -40,13 +41,17 @@ class QueryApp:
 
 @asynccontextmanager
 async def running_query(**overrides: Any) -> AsyncIterator[QueryApp]:
-    """create_app() under its lifespan, called in-process through ASGI."""
+    """create_app() under its lifespan, called in-process through ASGI, with a client that
+    sends a key of tenant `default`."""
     settings = QuerySettings(**overrides)
+    api_key = await api_key_for(settings)
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=90, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield QueryApp(app, client, settings)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", headers=bearer(api_key)
+        ) as client:
+            yield QueryApp(app, client, settings, api_key)
 
 
 def stored_document(

@@ -12,6 +12,9 @@ from fastapi import FastAPI
 
 from docflow.common.errors import install_error_handlers
 from docflow.common.health import HealthCheck, health_router
+from docflow.common.identity.authenticator import Authenticator, StoreAuthenticator
+from docflow.common.identity.middleware import AuthenticationMiddleware
+from docflow.common.identity.openapi import document_bearer_auth
 from docflow.common.lanes import install_lane
 from docflow.common.metrics import metrics_endpoint
 from docflow.common.middleware import OriginCORSMiddleware, RequestContextMiddleware
@@ -33,7 +36,12 @@ def create_service_app(
     lifespan: Any,
     health_checks: Callable[[FastAPI], Sequence[HealthCheck]],
     rate_limited: bool = True,
+    authenticator: Authenticator | None = None,
 ) -> FastAPI:
+    """`authenticator` replaces the key store (tests); by default keys are read from MongoDB."""
+    if authenticator is None:
+        authenticator = StoreAuthenticator(settings)
+        lifespan = authenticator.around(lifespan)
     app = FastAPI(
         title=title,
         description=description,
@@ -53,13 +61,27 @@ def create_service_app(
 
     # Middleware order: the last added runs first. The context middleware is outermost so
     # that even a rate-limited or CORS-refused response carries the request id and headers.
+    # Authentication runs inside CORS (preflights carry no credentials) and outside the rate
+    # limits (which can then count per key) and the services' lanes (so no path skips it).
     if rate_limited:
         install_rate_limiting(app, settings, exempt_paths=UNLIMITED_PATHS)
+    app.add_middleware(
+        AuthenticationMiddleware,
+        authenticator=authenticator,
+        failures_per_minute=settings.auth_failures_per_minute,
+    )
+    document_bearer_auth(app)
     app.add_middleware(
         OriginCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "Idempotency-Key", "If-None-Match", "X-Request-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "If-None-Match",
+            "X-Request-ID",
+        ],
         expose_headers=["X-Request-ID", "ETag", "Retry-After"],
         max_age=600,
     )

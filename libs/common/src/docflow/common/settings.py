@@ -56,6 +56,18 @@ class CommonSettings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_default: str = "1200/minute"
     health_check_timeout_s: float = Field(default=2.0, gt=0)
+    # API keys (docflow.common.identity): a verified key is cached in each process this long,
+    # so a revocation takes effect within it; a rejected one for the shorter negative TTL.
+    auth_cache_ttl_s: float = Field(default=30.0, gt=0, le=300)
+    auth_negative_ttl_s: float = Field(default=5.0, ge=0, le=60)
+    auth_cache_size: int = Field(default=10_000, ge=1)
+    # Failed authentications allowed per client address and minute, per process.
+    auth_failures_per_minute: int = Field(default=30, ge=1)
+    # Optional OIDC: bearer JWTs verified against this JWKS (off while it is unset).
+    oidc_jwks_url: str | None = None
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_tenant_claim: str = "tenant"
     access_log: bool = True
     otel_enabled: bool = False
 
@@ -74,6 +86,13 @@ class CommonSettings(BaseSettings):
     def _no_wildcard_outside_development(self) -> CommonSettings:
         if self.app_env is not AppEnv.DEVELOPMENT and "*" in self.cors_origins:
             raise ValueError("CORS_ORIGINS may not contain '*' outside development")
+        return self
+
+    @model_validator(mode="after")
+    def _oidc_needs_issuer_and_audience(self) -> CommonSettings:
+        if self.oidc_jwks_url and not (self.oidc_issuer and self.oidc_audience):
+            # Without them, any token the provider signs (for any application) would pass.
+            raise ValueError("OIDC_JWKS_URL needs OIDC_ISSUER and OIDC_AUDIENCE")
         return self
 
     @property

@@ -4,6 +4,12 @@ They talk to the real Kafka, FerretDB and Redis started by `deploy/local/infra.s
 gets its own topic suffix, database and Redis key prefix, so tests never see each other's data.
 """
 
+from docflow.testing.identity import (
+    api_key_for,
+    bearer,
+    create_api_key,
+    static_authenticator,
+)
 from docflow.testing.isolation import Isolation, new_isolation
 from docflow.testing.kafka import collect_messages, produce_raw
 from docflow.testing.process import ServiceProcess, free_port
@@ -14,10 +20,14 @@ __all__ = [
     "Isolation",
     "OwnServer",
     "ServiceProcess",
+    "api_key_for",
+    "bearer",
     "collect_messages",
+    "create_api_key",
     "ferretdb_server",
     "free_port",
     "new_isolation",
     "produce_raw",
     "redis_server",
+    "static_authenticator",
 ]
