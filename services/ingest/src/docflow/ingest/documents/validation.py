@@ -14,7 +14,7 @@ from inscriptis import get_text
 
 from docflow.common.documents import DEFAULT_TENANT, ContentType, MetadataValue
 from docflow.common.events import IncomingDocument
-from docflow.ingest.documents.sanitize import sanitize_line, sanitize_text
+from docflow.common.sanitize import sanitize_line, sanitize_text
 from docflow.ingest.documents.schemas import PreparedDocument
 from docflow.ingest.errors import (
     ContentTooLarge,
