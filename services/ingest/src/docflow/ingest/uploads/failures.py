@@ -1,30 +1,22 @@
-"""The one exception a extraction worker raises back to the service, and its HTTP error."""
+"""The one exception an extraction worker raises back to the service, and its HTTP error."""
 
 from __future__ import annotations
 
 from docflow.common.errors import DocflowError
-from docflow.ingest.errors import (
-    ArchiveTooLarge,
-    CorruptDocument,
-    DocumentTooComplex,
-    EmptyDocument,
-    EncryptedDocument,
-    InvalidUtf8,
-    TooManyPages,
-    UploadTooLarge,
-)
+from docflow.ingest import errors
 
+# The codes a worker may name, and the error each becomes; anything else is corrupt_document.
 _FAILURES: dict[str, type[DocflowError]] = {
     cls.code: cls
     for cls in (
-        ArchiveTooLarge,
-        CorruptDocument,
-        DocumentTooComplex,
-        EmptyDocument,
-        EncryptedDocument,
-        InvalidUtf8,
-        TooManyPages,
-        UploadTooLarge,
+        errors.ArchiveTooLarge,
+        errors.CorruptDocument,
+        errors.DocumentTooComplex,
+        errors.EmptyDocument,
+        errors.EncryptedDocument,
+        errors.InvalidUtf8,
+        errors.TooManyPages,
+        errors.UploadTooLarge,
     )
 }
 
@@ -38,4 +30,4 @@ class ExtractionFailed(Exception):
         self.message = message
 
     def to_error(self) -> DocflowError:
-        return _FAILURES.get(self.code, CorruptDocument)(self.message)
+        return _FAILURES.get(self.code, errors.CorruptDocument)(self.message)
