@@ -8,11 +8,12 @@ import pytest
 from docflow.common.errors import DocflowError
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads.detection import FileKind
-from docflow.ingest.uploads.extraction import ExtractionFailed, Extractor, Limits, extract
+from docflow.ingest.uploads.extraction import Extractor, Limits, extract
+from docflow.ingest.uploads.failures import ExtractionFailed
 
 pytestmark = pytest.mark.unit
 
-LIMITS = Limits(max_pages=3, max_unzipped_bytes=10 * 1024 * 1024)
+LIMITS = Limits.of(IngestSettings(pdf_max_pages=3, max_unzipped_bytes=10 * 1024 * 1024))
 
 
 def failure(kind: FileKind, data: bytes, limits: Limits = LIMITS) -> str:
@@ -60,8 +61,8 @@ def test_zip_that_is_not_a_docx_is_corrupt(files: Any) -> None:
 
 def test_zip_bomb_is_refused_before_unpacking(files: Any) -> None:
     bomb = files.zip({"word/document.xml": b"0" * (2 * 1024 * 1024)})
-    limits = Limits(max_pages=3, max_unzipped_bytes=1024 * 1024)
-    assert failure(FileKind.DOCX, bomb, limits) == "upload_too_large"
+    limits = Limits.of(IngestSettings(max_unzipped_bytes=1024 * 1024))
+    assert failure(FileKind.DOCX, bomb, limits) == "archive_too_large"
 
 
 def test_html_becomes_text_without_scripts() -> None:

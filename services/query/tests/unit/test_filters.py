@@ -138,3 +138,22 @@ def test_keyword_matches_its_usual_spellings() -> None:
         "Record revenue",
         "record revenue",
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "moment"),
+    [
+        ("created_after", datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=23, minutes=59)))),
+        (
+            "created_before",
+            datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=23, minutes=59))),
+        ),
+    ],
+)
+def test_a_time_outside_the_representable_range_is_an_invalid_filter(
+    field: str, moment: datetime
+) -> None:
+    with pytest.raises(InvalidFilter) as raised:
+        build_list_query(limit=20, max_limit=100, **{field: moment})  # type: ignore[arg-type]
+
+    assert raised.value.details == {"field": field}

@@ -29,8 +29,20 @@ _CSS = "https://cdn.jsdelivr.net/npm/@asyncapi/react-component@3.1.5/styles/defa
 _DLQ_HEADERS = ", ".join(f"`{header.value}`" for header in DeadLetterHeader)
 
 
+# Outside development the document names the setting, not the brokers: their addresses are a
+# map of the internal network for anyone who can read the docs.
+_HIDDEN_SERVERS = "KAFKA_BOOTSTRAP_SERVERS"
+
+
 def build_specification(settings: IngestSettings) -> Specification:
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, description="docflow's Kafka cluster")
+    if settings.is_development:
+        published, where = settings.kafka_bootstrap_servers, "docflow's Kafka cluster"
+    else:
+        published, where = _HIDDEN_SERVERS, "docflow's Kafka cluster (as configured)"
+    # specification_url is only what the document shows; this broker never connects.
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers, specification_url=published, description=where
+    )
 
     @broker.subscriber(
         settings.topic(Topic.INCOMING),

@@ -27,6 +27,11 @@ class UploadTooLarge(PayloadTooLarge):
     code, default_message = "upload_too_large", "The uploaded file exceeds the size limit."
 
 
+class ArchiveTooLarge(PayloadTooLarge):
+    code = "archive_too_large"
+    default_message = "The file unpacks to more than allowed (too large, too many or too packed)."
+
+
 class TooManyPages(PayloadTooLarge):
     code, default_message = "too_many_pages", "The document has more pages than allowed."
 
@@ -95,9 +100,19 @@ class EmptyDocument(UnprocessableContent):
     code, default_message = "empty_document", "The document contains no extractable text."
 
 
+class DocumentTooComplex(UnprocessableContent):
+    code = "document_too_complex"
+    default_message = "The document needs more memory to parse than allowed."
+
+
 class ExtractionTimeout(UnprocessableContent):
     code = "extraction_timeout"
     default_message = "Extracting the text took too long; the file was abandoned."
+
+
+class SanitizingTimeout(UnprocessableContent):
+    code = "sanitizing_timeout"
+    default_message = "Cleaning the document's markup took too long; it was abandoned."
 
 
 class IdempotencyKeyReused(UnprocessableContent):
@@ -123,6 +138,11 @@ class StorageUnavailable(ServiceUnavailable):
 class ExtractorUnavailable(ServiceUnavailable):
     code = "extractor_unavailable"
     default_message = "Text extraction is busy or unavailable; try again shortly."
+
+
+class SanitizerBusy(ServiceUnavailable):
+    code = "sanitizer_busy"
+    default_message = "Too many large documents are being cleaned; try again shortly."
 
 
 class EventBacklogFull(ServiceUnavailable):

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from docflow.common.settings import CommonSettings
 
-MIB = 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
+# The most UTF-8 spends on a character of the Basic Multilingual Plane, sent unescaped.
+_BYTES_PER_CHAR = 3
+# Room for everything beside the content: title, source, ids, 50 metadata values, JSON syntax.
+_JSON_OVERHEAD_BYTES = 256 * KIB
 
 
 class IngestSettings(CommonSettings):
@@ -23,19 +30,30 @@ class IngestSettings(CommonSettings):
     max_batch_items: int = Field(default=100, ge=1)
 
     # Request bodies are refused with 413 as soon as they pass these sizes, before parsing.
-    # A 1M-character document needs up to ~4 MB of UTF-8 (and more when JSON-escaped).
-    max_json_body_bytes: int = Field(default=8 * MIB, ge=1024)
+    # 0: derived from max_content_chars (3 bytes a character plus 256 KiB; ~3.3 MB for 1M).
+    max_json_body_bytes: int = Field(default=0, ge=0)
     max_batch_body_bytes: int = Field(default=32 * MIB, ge=1024)
     max_upload_bytes: int = Field(default=10 * MIB, ge=1024)
     # A Kafka message larger than this is dead-lettered without being parsed.
     max_message_bytes: int = Field(default=8 * MIB, ge=1024)
 
+    # Content beyond this many characters is sanitized in a thread, within the time budget.
+    sanitize_inline_chars: int = Field(default=8 * KIB, ge=0)
+    sanitize_workers: int = Field(default=2, ge=1)
+    sanitize_timeout_s: float = Field(default=10.0, gt=0)
+
     # Uploaded files are parsed in worker processes so a hostile file cannot stall the loop.
     extraction_workers: int = Field(default=2, ge=1)
     extraction_timeout_s: float = Field(default=20.0, gt=0)
     pdf_max_pages: int = Field(default=500, ge=1)
-    # A DOCX is a zip: refuse one that inflates beyond this (zip bombs).
-    max_unzipped_bytes: int = Field(default=100 * MIB, ge=MIB)
+    # A worker's address space (RLIMIT_AS); 0: unlimited. A parse that needs more is a 422.
+    extraction_memory_bytes: int = Field(default=1024 * MIB, ge=0)
+    # A DOCX is a zip: caps on what it may unpack to (zip bombs), stated and counted.
+    max_unzipped_bytes: int = Field(default=64 * MIB, ge=MIB, description="all files together")
+    max_zip_member_bytes: int = Field(default=32 * MIB, ge=MIB)
+    max_zip_members: int = Field(default=1000, ge=1)
+    # Uncompressed to compressed, for files over 1 MiB (text XML compresses about 10:1).
+    max_zip_ratio: int = Field(default=100, ge=1)
 
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
     # How long a first request holds its Idempotency-Key before a retry may run again.
@@ -64,6 +82,13 @@ class IngestSettings(CommonSettings):
     # An unexpected error (not an outage) is retried this often before the message is
     # dead-lettered: a poison message must not block its partition.
     incoming_max_attempts: int = Field(default=3, ge=1)
+
+    @model_validator(mode="after")
+    def _derive_json_body_limit(self) -> Self:
+        if self.max_json_body_bytes == 0:
+            derived = self.max_content_chars * _BYTES_PER_CHAR + _JSON_OVERHEAD_BYTES
+            self.max_json_body_bytes = derived
+        return self
 
     @property
     def consumer_group(self) -> str:

@@ -15,10 +15,10 @@ from datetime import datetime
 from docflow.common.clients import MongoDocument
 from docflow.common.documents import DocumentStatus
 from docflow.common.events import IncomingDocument, new_id, utc_now
+from docflow.ingest.documents.offload import prepare_off_loop
 from docflow.ingest.documents.repository import DuplicateDocument
 from docflow.ingest.documents.schemas import IngestOutcome, Origin, PreparedDocument
 from docflow.ingest.documents.store import DocumentStore
-from docflow.ingest.documents.validation import prepare_document
 from docflow.ingest.errors import EventBacklogFull, StorageUnavailable
 from docflow.ingest.settings import IngestSettings
 
@@ -57,7 +57,7 @@ async def ingest_document(
     republish_pending: bool = False,
 ) -> IngestOutcome:
     """Validate, sanitize, store once per (tenant, content) and queue for analysis."""
-    prepared = prepare_document(document, settings=settings)
+    prepared = await prepare_off_loop(document, settings=settings)
     if store.outbox.backlog >= settings.outbox_max_backlog:
         raise EventBacklogFull()
     return await store_prepared(

@@ -2,8 +2,11 @@
 
 Parsing a file is CPU-bound pure Python (pypdf) that would hold the GIL and stall the event
 loop, and a hostile file can make a parser spin. So extraction runs in a small process pool,
-at most one job per worker at a time, each bounded by a timeout and a page cap. A job that
+at most one job per worker at a time, each bounded by a timeout, a page cap, the zip limits
+of archive.py and an address-space limit (RLIMIT_AS) set when the worker starts. A job that
 times out has its pool killed and replaced: a runaway parser cannot be stopped any other way.
+A job that ran out of memory is answered 422 and its pool replaced too, so no worker carries
+on with a heap grown to its limit.
 """
 
 from __future__ import annotations
@@ -12,24 +15,16 @@ import asyncio
 import io
 import logging
 import multiprocessing
-import zipfile
+import resource
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from docflow.common.errors import DocflowError
-from docflow.ingest.errors import (
-    CorruptDocument,
-    EmptyDocument,
-    EncryptedDocument,
-    ExtractionTimeout,
-    ExtractorUnavailable,
-    InvalidUtf8,
-    TooManyPages,
-    UploadTooLarge,
-)
+from docflow.ingest.errors import DocumentTooComplex, ExtractionTimeout, ExtractorUnavailable
 from docflow.ingest.settings import IngestSettings
+from docflow.ingest.uploads.archive import ArchiveLimits, open_checked
 from docflow.ingest.uploads.detection import FileKind
+from docflow.ingest.uploads.failures import ExtractionFailed
 
 logger = logging.getLogger(__name__)
 
@@ -37,30 +32,10 @@ logger = logging.getLogger(__name__)
 # ProcessPoolExecutor's max_tasks_per_child: on Python 3.11 a worker exiting at that limit can
 # leave queued jobs with no worker at all (CPython gh-115634).
 _JOBS_PER_POOL = 200
-
-_FAILURES: dict[str, type[DocflowError]] = {
-    cls.code: cls
-    for cls in (
-        CorruptDocument,
-        EmptyDocument,
-        EncryptedDocument,
-        InvalidUtf8,
-        TooManyPages,
-        UploadTooLarge,
-    )
-}
-
-
-class ExtractionFailed(Exception):
-    """Raised in a worker; carries only strings so it pickles back to the service."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-
-    def to_error(self) -> DocflowError:
-        return _FAILURES.get(self.code, CorruptDocument)(self.message)
+# A parser that fails after its worker's address space came this close to the limit failed
+# for want of memory (lxml reports a failed allocation as an XML syntax error).
+_NEAR_LIMIT = 0.9
+_TOO_COMPLEX = "The document needs more memory to parse than a worker may use."
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +47,43 @@ class Extracted:
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_pages: int
-    max_unzipped_bytes: int
+    archive: ArchiveLimits
+
+    @classmethod
+    def of(cls, settings: IngestSettings) -> Limits:
+        archive = ArchiveLimits(
+            max_members=settings.max_zip_members,
+            max_member_bytes=settings.max_zip_member_bytes,
+            max_total_bytes=settings.max_unzipped_bytes,
+            max_ratio=settings.max_zip_ratio,
+        )
+        return cls(settings.pdf_max_pages, archive)
+
+
+def limit_worker(memory_bytes: int) -> None:
+    """Runs first in every worker: cap its address space, so a bomb fails instead of the host."""
+    if memory_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+
+
+def _near_memory_limit() -> bool:
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return False
+    try:
+        with open("/proc/self/status") as status:
+            peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmPeak:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return peak_kib * 1024 >= soft * _NEAR_LIMIT
+
+
+def _unreadable(what: str, exc: Exception) -> ExtractionFailed:
+    if isinstance(exc, MemoryError) or _near_memory_limit():
+        return ExtractionFailed("document_too_complex", _TOO_COMPLEX)
+    return ExtractionFailed(
+        "corrupt_document", f"The {what} cannot be read ({type(exc).__name__})."
+    )
 
 
 def import_parsers() -> None:
@@ -132,9 +143,7 @@ def _extract_pdf(data: bytes, limits: Limits) -> Extracted:
     except ExtractionFailed:
         raise
     except Exception as exc:
-        raise ExtractionFailed(
-            "corrupt_document", f"The PDF cannot be read ({type(exc).__name__})."
-        ) from None
+        raise _unreadable("PDF", exc) from None
     return Extracted(text, pages)
 
 
@@ -142,14 +151,7 @@ def _extract_docx(data: bytes, limits: Limits) -> str:
     import docx
 
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-            if unpacked > limits.max_unzipped_bytes:
-                raise ExtractionFailed(
-                    "upload_too_large",
-                    f"The DOCX unpacks to {unpacked} bytes; the limit is "
-                    f"{limits.max_unzipped_bytes}.",
-                )
+        with open_checked(data, limits.archive) as archive:
             if "word/document.xml" not in archive.namelist():
                 raise ExtractionFailed("corrupt_document", "The zip file is not a DOCX document.")
         document = docx.Document(io.BytesIO(data))
@@ -160,9 +162,7 @@ def _extract_docx(data: bytes, limits: Limits) -> str:
     except ExtractionFailed:
         raise
     except Exception as exc:
-        raise ExtractionFailed(
-            "corrupt_document", f"The DOCX cannot be read ({type(exc).__name__})."
-        ) from None
+        raise _unreadable("DOCX", exc) from None
     return "\n".join(parts)
 
 
@@ -171,7 +171,7 @@ class Extractor:
 
     def __init__(self, settings: IngestSettings) -> None:
         self.settings = settings
-        self.limits = Limits(settings.pdf_max_pages, settings.max_unzipped_bytes)
+        self.limits = Limits.of(settings)
         self._slots = asyncio.Semaphore(settings.extraction_workers)
         self._pool: ProcessPoolExecutor | None = None
         self._jobs = 0
@@ -186,6 +186,8 @@ class Extractor:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.settings.extraction_workers,
                 mp_context=multiprocessing.get_context("forkserver"),
+                initializer=limit_worker,
+                initargs=(self.settings.extraction_memory_bytes,),
             )
             self._jobs = 0
         self._jobs += 1
@@ -209,6 +211,9 @@ class Extractor:
         try:
             return await asyncio.wait_for(future, timeout=timeout)
         except ExtractionFailed as exc:
+            if exc.code == DocumentTooComplex.code:
+                logger.warning("extraction ran out of memory; replacing the worker pool")
+                self._kill_pool()
             raise exc.to_error() from None
         except TimeoutError:
             logger.warning("extraction timed out; replacing the worker pool", extra={"kind": kind})

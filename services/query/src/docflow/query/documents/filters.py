@@ -49,11 +49,18 @@ def _millis(moment: datetime | None) -> str:
     return str(to_millis(moment)) if moment is not None else ""
 
 
-def _utc(moment: datetime | None) -> datetime | None:
+def _utc(name: str, moment: datetime | None) -> datetime | None:
     """Times without an offset are read as UTC, the zone every stored time is in."""
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+23:59 is in year 0 in UTC: no datetime holds it
+        raise InvalidFilter(
+            f"{name} is outside the range of representable times.", details={"field": name}
+        ) from None
 
 
 def _text(name: str, value: str | None) -> str | None:
@@ -80,7 +87,8 @@ def build_list_query(
 ) -> ListQuery:
     if not 1 <= limit <= max_limit:
         raise InvalidLimit(f"limit must be an integer from 1 to {max_limit}.")
-    after, before = _utc(created_after), _utc(created_before)
+    after = _utc("created_after", created_after)
+    before = _utc("created_before", created_before)
     if after is not None and before is not None and after >= before:
         raise InvalidFilter(
             "created_after must be earlier than created_before.",

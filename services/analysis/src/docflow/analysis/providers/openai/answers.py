@@ -9,6 +9,21 @@ from pydantic import ValidationError
 
 from docflow.analysis.providers.base import DocumentResult
 from docflow.common.documents import Usage
+from docflow.common.sanitize import sanitize_line, sanitize_text
+
+# What is stored of one answer: a model's output is as untrusted as a user's document, and a
+# runaway answer must not grow the stored analysis. Over-long values are cut, surplus items
+# dropped; DocumentResult still rejects what is not of the right shape.
+MAX_SUMMARY_CHARS = 4000
+MAX_LABEL_CHARS = 100  # a keyword or a category
+MAX_ENTITY_TEXT_CHARS = 200
+MAX_ENTITY_TYPE_CHARS = 50
+MAX_KEYWORDS = 30
+MAX_ENTITIES = 50
+MAX_CATEGORIES = 10
+# Markup only shrinks when stripped: a value is cut to this multiple of its limit before it
+# is cleaned, so a huge answer costs the sanitizer no more than a long one.
+_PRECUT_FACTOR = 4
 
 
 class MalformedAnswer(ValueError):
@@ -35,7 +50,7 @@ def parse_results(content: str | None, *, count: int) -> dict[int, DocumentResul
         index = item["index"]
         if not 0 <= index < count or index in found:
             continue
-        fields = {k: v for k, v in item.items() if k != "index"}
+        fields = _bounded_fields({k: v for k, v in item.items() if k != "index"})
         try:
             found[index] = DocumentResult.model_validate(fields)
         except ValidationError as exc:
@@ -46,6 +61,56 @@ def parse_results(content: str | None, *, count: int) -> dict[int, DocumentResul
     for index in range(count):
         found.setdefault(index, "result missing from the answer")
     return found
+
+
+def _line(value: Any, limit: int) -> Any:
+    """A cleaned, cut one-line string; anything else is left for validation to refuse."""
+    if not isinstance(value, str):
+        return value
+    return sanitize_line(value[: limit * _PRECUT_FACTOR])[:limit].rstrip()
+
+
+def _labels(values: Any, *, limit: int, count: int) -> Any:
+    if not isinstance(values, list):
+        return values
+    cleaned = (_line(value, limit) for value in values)
+    return [value for value in cleaned if value != ""][:count]
+
+
+def _entities(entities: Any) -> Any:
+    if not isinstance(entities, list):
+        return entities
+    bounded: list[Any] = []
+    for entity in entities:
+        if isinstance(entity, dict):
+            text = _line(entity.get("text"), MAX_ENTITY_TEXT_CHARS)
+            if text == "":
+                continue  # nothing but markup: no entity, and no reason to refuse the result
+            entity = {
+                **entity,
+                "text": text,
+                "type": _line(entity.get("type"), MAX_ENTITY_TYPE_CHARS),
+            }
+        bounded.append(entity)
+    return bounded[:MAX_ENTITIES]
+
+
+def _bounded_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """One result's fields with markup and control characters stripped and lengths capped."""
+    bounded = dict(fields)
+    summary = fields.get("summary")
+    if isinstance(summary, str):
+        cut = summary[: MAX_SUMMARY_CHARS * _PRECUT_FACTOR]
+        bounded["summary"] = sanitize_text(cut)[:MAX_SUMMARY_CHARS].rstrip()
+    if "keywords" in fields:
+        bounded["keywords"] = _labels(fields["keywords"], limit=MAX_LABEL_CHARS, count=MAX_KEYWORDS)
+    if "categories" in fields:
+        bounded["categories"] = _labels(
+            fields["categories"], limit=MAX_LABEL_CHARS, count=MAX_CATEGORIES
+        )
+    if "entities" in fields:
+        bounded["entities"] = _entities(fields["entities"])
+    return bounded
 
 
 def split_usage(weights: list[int], *, prompt: int, completion: int) -> list[Usage]:

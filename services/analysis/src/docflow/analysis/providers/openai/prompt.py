@@ -26,7 +26,9 @@ sentiment with label positive, neutral, negative or mixed and score from -1 to 1
 keywords; named entities with a type (PERSON, ORG, LOCATION, PRODUCT, EVENT, OTHER); up to 3 \
 categories. Answer only with JSON of the form {"results": [...]} and one result per document."""
 
-_DOCUMENT_TAG = re.compile(r"<\s*/?\s*document\b", re.IGNORECASE)
+# Possessive runs (`*+`) never give whitespace back: neither `/` nor `d` is whitespace, so
+# nothing is lost, and the scan stays linear where `<\s*/?\s*` backtracked quadratically.
+_DOCUMENT_TAG = re.compile(r"<\s*+(?:/\s*+)?document\b", re.IGNORECASE)
 
 
 class IndexedResult(DocumentResult):

@@ -1,4 +1,4 @@
-"""Sanitization of every user-supplied string before it is stored.
+"""Sanitization of every untrusted string before it is stored (user input, model output).
 
 Markup is stripped with nh3 (ammonia), control characters are removed (newline and tab stay),
 lone surrogates are dropped (BSON cannot encode them) and the text is NFC-normalized.

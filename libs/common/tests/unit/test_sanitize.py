@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from docflow.ingest.documents.sanitize import sanitize_line, sanitize_text
+from docflow.common.sanitize import sanitize_line, sanitize_text
 
 pytestmark = pytest.mark.unit
 
