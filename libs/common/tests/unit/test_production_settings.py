@@ -1,0 +1,188 @@
+"""APP_ENV=production refuses every unsafe value with one message naming the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from docflow.common.settings import (
+    CommonSettings,
+    KafkaSecurityProtocol,
+    SettingsError,
+    load_settings,
+)
+
+pytestmark = pytest.mark.unit
+
+SAFE_PRODUCTION = {
+    "APP_ENV": "production",
+    "MONGODB_URI": "mongodb://docflow:s3cr3t-Pa55@db1:27017,db2:27017/?tls=true&replicaSet=rs0",
+    "REDIS_URL": "rediss://:s3cr3t-Pa55@cache:6380/0",
+    "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "KAFKA_SASL_USERNAME": "docflow",
+    "KAFKA_SASL_PASSWORD": "s3cr3t-Pa55",
+    "CORS_ORIGINS": "https://app.example",
+}
+
+
+@pytest.fixture
+def production(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment of a safe production deployment; each test breaks one rule."""
+    for name, value in SAFE_PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    return monkeypatch
+
+
+def refusal(monkeypatch: pytest.MonkeyPatch, **changes: str | None) -> str:
+    for name, value in changes.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(CommonSettings)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "s3cr3t" not in message, "a secret leaked"
+    assert "hunter2" not in message, "a secret leaked"
+    return message
+
+
+def test_a_safe_production_configuration_starts(production: pytest.MonkeyPatch) -> None:
+    settings = load_settings(CommonSettings)
+    assert settings.is_production
+    assert settings.kafka_security_protocol is KafkaSecurityProtocol.SASL_SSL
+    assert settings.docs_public is False
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["mongodb://db:27017/?tls=true", "mongodb://docflow@db:27017/?tls=true"],
+    ids=["no-userinfo", "no-password"],
+)
+def test_mongodb_without_credentials_is_refused(production: pytest.MonkeyPatch, uri: str) -> None:
+    message = refusal(production, MONGODB_URI=uri)
+    assert "MONGODB_URI must carry credentials" in message
+
+
+def test_mongodb_placeholder_password_is_refused(production: pytest.MonkeyPatch) -> None:
+    message = refusal(production, MONGODB_URI="mongodb://docflow:CHANGEME@db:27017/?tls=true")
+    assert message == "invalid configuration: MONGODB_URI holds a placeholder password"
+
+
+def test_mongodb_certificate_authentication_needs_no_password(
+    production: pytest.MonkeyPatch,
+) -> None:
+    production.setenv("MONGODB_URI", "mongodb://db:27017/?tls=true&authMechanism=MONGODB-X509")
+    assert load_settings(CommonSettings).is_production
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["mongodb://docflow:hunter2@db:27017/", "mongodb+srv://docflow:hunter2@cluster/?tls=false"],
+    ids=["no-tls-option", "srv-turned-off"],
+)
+def test_mongodb_without_tls_is_refused(production: pytest.MonkeyPatch, uri: str) -> None:
+    assert "MONGODB_URI must use TLS" in refusal(production, MONGODB_URI=uri)
+
+
+def test_mongodb_srv_uses_tls_by_default(production: pytest.MonkeyPatch) -> None:
+    production.setenv("MONGODB_URI", "mongodb+srv://docflow:hunter2@cluster.example/")
+    assert load_settings(CommonSettings).is_production
+
+
+def test_mongodb_without_certificate_checks_is_refused(production: pytest.MonkeyPatch) -> None:
+    uri = "mongodb://docflow:hunter2@db:27017/?tls=true&tlsAllowInvalidCertificates=true"
+    assert "MONGODB_URI may not disable certificate checks" in refusal(production, MONGODB_URI=uri)
+
+
+def test_redis_without_tls_is_refused(production: pytest.MonkeyPatch) -> None:
+    message = refusal(production, REDIS_URL="redis://:hunter2@cache:6379/0")
+    assert message == "invalid configuration: REDIS_URL must use TLS (rediss://) in production"
+
+
+def test_redis_without_password_is_refused(production: pytest.MonkeyPatch) -> None:
+    message = refusal(production, REDIS_URL="rediss://cache:6380/0")
+    assert "REDIS_URL must carry a password" in message
+
+
+def test_redis_placeholder_password_is_refused(production: pytest.MonkeyPatch) -> None:
+    message = refusal(production, REDIS_URL="rediss://:changeme@cache:6380/0")
+    assert "REDIS_URL holds a placeholder password" in message
+
+
+def test_redis_without_certificate_checks_is_refused(production: pytest.MonkeyPatch) -> None:
+    url = "rediss://:hunter2@cache:6380/0?ssl_cert_reqs=none"
+    assert "REDIS_URL may not disable certificate checks" in refusal(production, REDIS_URL=url)
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SASL_PLAINTEXT"])
+def test_kafka_without_tls_is_refused(production: pytest.MonkeyPatch, protocol: str) -> None:
+    message = refusal(production, KAFKA_SECURITY_PROTOCOL=protocol)
+    assert "KAFKA_SECURITY_PROTOCOL must be SASL_SSL" in message
+
+
+def test_kafka_tls_without_a_client_certificate_is_refused(
+    production: pytest.MonkeyPatch,
+) -> None:
+    message = refusal(production, KAFKA_SECURITY_PROTOCOL="SSL")
+    assert "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE are required" in message
+
+
+def test_kafka_tls_with_a_client_certificate_starts(production: pytest.MonkeyPatch) -> None:
+    production.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
+    production.setenv("KAFKA_SSL_CERTFILE", "/etc/docflow/kafka.crt")
+    production.setenv("KAFKA_SSL_KEYFILE", "/etc/docflow/kafka.key")
+    assert load_settings(CommonSettings).kafka_security_protocol is KafkaSecurityProtocol.SSL
+
+
+def test_kafka_sasl_without_a_password_is_refused(production: pytest.MonkeyPatch) -> None:
+    message = refusal(production, KAFKA_SASL_PASSWORD="")
+    assert message == "invalid configuration: KAFKA_SASL_PASSWORD is required with SASL_SSL"
+
+
+def test_kafka_placeholder_password_is_refused(production: pytest.MonkeyPatch) -> None:
+    message = refusal(production, KAFKA_SASL_PASSWORD="CHANGEME")
+    assert "KAFKA_SASL_PASSWORD holds a placeholder value" in message
+
+
+def test_kafka_sasl_needs_a_user_in_every_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(monkeypatch, KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT")
+    assert "KAFKA_SASL_USERNAME is required with SASL_PLAINTEXT" in message
+
+
+def test_wildcard_cors_is_refused_in_production(production: pytest.MonkeyPatch) -> None:
+    assert "CORS_ORIGINS may not contain '*'" in refusal(production, CORS_ORIGINS="*")
+
+
+def test_every_problem_is_listed_at_once(production: pytest.MonkeyPatch) -> None:
+    message = refusal(production, REDIS_URL="redis://cache:6379/0", CORS_ORIGINS="*")
+    assert "CORS_ORIGINS" in message
+    assert "REDIS_URL must use TLS" in message
+    assert "REDIS_URL must carry a password" in message
+
+
+def test_api_docs_are_off_in_production_unless_a_setting_says_so(
+    production: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(CommonSettings).docs_public is False
+    production.setenv("API_DOCS_PUBLIC", "true")
+    assert load_settings(CommonSettings).docs_public is True
+
+
+def test_api_docs_are_public_outside_production_unless_turned_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(CommonSettings).docs_public is True
+    monkeypatch.setenv("API_DOCS_PUBLIC", "false")
+    assert load_settings(CommonSettings).docs_public is False
+
+
+def test_development_accepts_the_local_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings(CommonSettings)
+    assert settings.kafka_security_protocol is KafkaSecurityProtocol.PLAINTEXT
+    assert settings.forwarded_allow_ips == ""
+
+
+def test_the_operations_port_differs_from_the_api_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = refusal(monkeypatch, HTTP_PORT="9100", OPS_PORT="9100")
+    assert "OPS_PORT must differ from HTTP_PORT" in message
