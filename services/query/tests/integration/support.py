@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from docflow.common.events import DocumentAnalyzed, Topic
+from docflow.common.ops import operations_app
 from docflow.common.testing import Isolation, produce_raw
 from docflow.query.main import create_app
 from docflow.query.settings import QuerySettings
@@ -31,6 +32,8 @@ class QueryApp:
     app: FastAPI
     client: httpx.AsyncClient
     settings: QuerySettings
+    # The operations port's app: /health/ready, /health/detailed, /metrics.
+    ops: httpx.AsyncClient
 
 
 @asynccontextmanager
@@ -40,8 +43,12 @@ async def running_query(**overrides: Any) -> AsyncIterator[QueryApp]:
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=90, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield QueryApp(app, client, settings)
+        ops_transport = httpx.ASGITransport(app=operations_app(app))
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://test") as client,
+            httpx.AsyncClient(transport=ops_transport, base_url="http://ops") as ops,
+        ):
+            yield QueryApp(app, client, settings, ops)
 
 
 def stored_document(

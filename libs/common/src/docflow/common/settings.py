@@ -118,8 +118,11 @@ class CommonSettings(BaseSettings):
         mode="before",
     )
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        """`KAFKA_SASL_USERNAME=` in a .env file means unset, not an empty name."""
+    def _blank_means_unset(cls, value: object) -> object:
+        """`KAFKA_SASL_USERNAME=` in a .env file means unset, not an empty name.
+
+        (Not named like AnalysisSettings' validator: a subclass method of the same name
+        would replace this one.)"""
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")

@@ -144,7 +144,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(documents.batch_router)
     app.include_router(uploads.router)
-    app.include_router(asyncapi.router)
+    if settings.docs_public:
+        app.include_router(asyncapi.router)
     register_schemas(app, IncomingDocument)
     # Innermost (after request context, CORS and rate limits): the busiest request.
     create_route = next(
