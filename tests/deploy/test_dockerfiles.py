@@ -21,6 +21,7 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_PORTS = {"ingest": 8001, "query": 8002, "analysis": 8003}  # CONTRACT.md
+OPS_PORTS = {"ingest": 9101, "query": 9102, "analysis": 9103}  # CONTRACT.md
 RUN_AS_USER = "10001"  # runAsUser in deploy/k8s
 PINNED_IMAGE = re.compile(r"^[\w./-]+:\d+\.\d+(\.\d+)?([\w.-]*)$")  # a version tag, never latest
 
@@ -73,7 +74,7 @@ def test_hadolint_passes(service: str) -> None:
 
 
 def test_dockerfiles_share_one_pattern() -> None:
-    """Only the service name and port differ, so a fix in one reaches all three."""
+    """Only the service name and ports differ, so a fix in one reaches all three."""
 
     def normalised(service: str) -> str:
         text = dockerfile(service).read_text(encoding="utf-8")
@@ -81,6 +82,7 @@ def test_dockerfiles_share_one_pattern() -> None:
         for specific in (f"docflow-{service}", f"docflow {service} ", f"services/{service}/src"):
             text = text.replace(specific, specific.replace(service, "SERVICE"))
         text = text.replace(f"services/{service}/Dockerfile", "services/SERVICE/Dockerfile")
+        text = text.replace(str(OPS_PORTS[service]), "OPS_PORT_NUMBER")
         return text.replace(str(SERVICE_PORTS[service]), "PORT")
 
     reference = normalised("ingest")
@@ -95,9 +97,10 @@ def test_image_runs_the_service_as_non_root(service: str) -> None:
     script = f"docflow-{service}"
     assert script in pyproject["project"]["scripts"]
     assert arguments_of(path, "CMD") == [f'["{script}"]']
-    assert arguments_of(path, "EXPOSE") == [str(SERVICE_PORTS[service])]
+    assert arguments_of(path, "EXPOSE") == [f"{SERVICE_PORTS[service]} {OPS_PORTS[service]}"]
     env = " ".join(arguments_of(path, "ENV"))
     assert f"HTTP_PORT={SERVICE_PORTS[service]}" in env
+    assert f"OPS_PORT={OPS_PORTS[service]}" in env
     assert "HTTP_HOST=0.0.0.0" in env
     assert "PYTHONDONTWRITEBYTECODE=1" in env
     assert "PYTHONUNBUFFERED=1" in env
