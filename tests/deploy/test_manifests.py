@@ -25,7 +25,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from docflow.analysis.settings import AnalysisSettings
-from docflow.common.settings import load_settings
+from docflow.common.settings import CommonSettings, load_settings
 from docflow.ingest.settings import IngestSettings
 from docflow.query.settings import QuerySettings
 from tests.deploy.kustomize import KustomizeError, Manifest, content_hash, render, split_image
@@ -486,7 +486,7 @@ def test_production_settings_pass_the_production_rules(
 ) -> None:
     """With the template's CHANGEME replaced (as the deploy pipeline does), every service
     starts under APP_ENV=production: TLS and credentials everywhere, a spend cap."""
-    settings_classes = {
+    settings_classes: dict[str, type[CommonSettings]] = {
         "docflow-ingest": IngestSettings,
         "docflow-query": QuerySettings,
         "docflow-analysis": AnalysisSettings,
