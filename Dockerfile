@@ -62,20 +62,24 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ['HTTP_PORT'] + '/health', timeout=3)"]
 USER 10001:10001
 
-# What differs between the services: the port (CONTRACT.md) and the console script.
+# What differs between the services: the API port, then the operations port (/health/ready,
+# /health/detailed, /metrics; CONTRACT.md), and the console script.
 FROM runtime AS ingest
-ENV HTTP_PORT=8001
-EXPOSE 8001
+ENV HTTP_PORT=8001 \
+    OPS_PORT=9101
+EXPOSE 8001 9101
 CMD ["docflow-ingest"]
 
 FROM runtime AS query
-ENV HTTP_PORT=8002
-EXPOSE 8002
+ENV HTTP_PORT=8002 \
+    OPS_PORT=9102
+EXPOSE 8002 9102
 CMD ["docflow-query"]
 
 FROM runtime AS analysis
-ENV HTTP_PORT=8003
-EXPOSE 8003
+ENV HTTP_PORT=8003 \
+    OPS_PORT=9103
+EXPOSE 8003 9103
 CMD ["docflow-analysis"]
 
 # The image: the stage of the service named by SERVICE (empty: the build stops here).

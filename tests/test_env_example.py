@@ -42,3 +42,9 @@ def test_every_setting_is_listed_with_a_comment(settings_cls: type[BaseSettings]
     assert missing == [], f"add to .env.example: {missing}"
     uncommented = [name for name, has_comment in documented.items() if not has_comment]
     assert uncommented == []
+
+
+@pytest.mark.parametrize("settings_cls", [IngestSettings, AnalysisSettings, QuerySettings])
+def test_the_example_loads_as_it_is(settings_cls: type[BaseSettings]) -> None:
+    """A copied .env.example starts every service: blank values mean unset."""
+    settings_cls(_env_file=ENV_EXAMPLE)

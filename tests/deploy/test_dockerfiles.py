@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 SERVICE_PORTS = {"ingest": 8001, "query": 8002, "analysis": 8003}  # CONTRACT.md
 SHARED_STAGES = {"uv", "builder", "runtime"}
+OPS_PORTS = {"ingest": 9101, "query": 9102, "analysis": 9103}  # CONTRACT.md
 RUN_AS_USER = "10001"  # runAsUser in deploy/k8s
 PINNED_IMAGE = re.compile(r"^[\w./-]+:\d+\.\d+(\.\d+)?([\w.-]*)$")  # a version tag, never latest
 
@@ -135,9 +136,10 @@ def test_image_runs_the_service_as_non_root(service: str) -> None:
     script = f"docflow-{service}"
     assert script in pyproject["project"]["scripts"]
     assert arguments_of(service, "CMD") == [f'["{script}"]']
-    assert arguments_of(service, "EXPOSE") == [str(SERVICE_PORTS[service])]
+    assert arguments_of(service, "EXPOSE") == [f"{SERVICE_PORTS[service]} {OPS_PORTS[service]}"]
     env = " ".join(arguments_of(service, "ENV"))
     assert f"HTTP_PORT={SERVICE_PORTS[service]}" in env
+    assert f"OPS_PORT={OPS_PORTS[service]}" in env
     assert "HTTP_HOST=0.0.0.0" in env
     assert "PYTHONDONTWRITEBYTECODE=1" in env
     assert "PYTHONUNBUFFERED=1" in env

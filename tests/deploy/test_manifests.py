@@ -24,6 +24,10 @@ import kubernetes_validate.utils  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from docflow.analysis.settings import AnalysisSettings
+from docflow.common.settings import CommonSettings, load_settings
+from docflow.ingest.settings import IngestSettings
+from docflow.query.settings import QuerySettings
 from tests.deploy.kustomize import KustomizeError, Manifest, content_hash, render, split_image
 
 pytestmark = pytest.mark.unit
@@ -42,10 +46,12 @@ RESUME_JOB = "docflow-resume-deferred"
 PART_OF = ("app.kubernetes.io/part-of", "docflow")
 RUN_AS_USER = 10001  # the uid the images create (Dockerfile)
 SERVICE_PORTS = {"docflow-ingest": 8001, "docflow-query": 8002, "docflow-analysis": 8003}
+# CONTRACT.md: /health/ready, /health/detailed and /metrics answer only on these.
+OPS_PORTS = {"docflow-ingest": 9101, "docflow-query": 9102, "docflow-analysis": 9103}
 AUTOSCALED = {"docflow-ingest", "docflow-query"}
 WORKER = "docflow-analysis"
 
-SECRET_SETTINGS = {"MONGODB_URI", "REDIS_URL", "OPENAI_API_KEY"}
+SECRET_SETTINGS = {"MONGODB_URI", "REDIS_URL", "OPENAI_API_KEY", "KAFKA_SASL_PASSWORD"}
 # CONTRACT.md "Settings every deployment uses" (OPENAI_* and LLM_PROVIDER: analysis only).
 COMMON_SETTINGS = {
     "APP_ENV",
@@ -215,6 +221,7 @@ def test_expected_objects_are_rendered(rendered: Rendered) -> None:
     assert kinds["PodDisruptionBudget"] == set(SERVICE_PORTS)
     assert kinds["HorizontalPodAutoscaler"] == AUTOSCALED
     assert kinds["CronJob"] == {RESUME_JOB}
+    assert kinds["NetworkPolicy"] == {"docflow-operations-port"}
     assert len(kinds["Secret"]) == 1
     # docflow-common plus one per service, each with its content hash appended.
     assert {re.sub(r"-[a-z0-9]{10}$", "", name) for name in kinds["ConfigMap"]} == {
@@ -246,17 +253,19 @@ def test_containers_probe_the_contract_health_endpoints(rendered: Rendered) -> N
     for _, container in each_container(rendered):
         name = container["name"]
         port = SERVICE_PORTS[f"docflow-{name}"]
+        ops_port = OPS_PORTS[f"docflow-{name}"]
         expected = {
-            "livenessProbe": "/health",
-            "readinessProbe": "/health/detailed",
-            "startupProbe": "/health",
+            "livenessProbe": ("/health", port),
+            "readinessProbe": ("/health/ready", ops_port),
+            "startupProbe": ("/health", port),
         }
-        for probe_name, path in expected.items():
+        for probe_name, (path, probe_port) in expected.items():
             probe = container.get(probe_name)
             assert probe, f"{name}: no {probe_name}"
             assert probe["httpGet"]["path"] == path, f"{name}: {probe_name}"
-            assert container_port(container, probe["httpGet"]["port"]) == port, name
+            assert container_port(container, probe["httpGet"]["port"]) == probe_port, name
         assert container_port(container, "http") == port
+        assert container_port(container, "ops") == ops_port
 
 
 def test_containers_have_requests_and_limits(rendered: Rendered) -> None:
@@ -332,13 +341,13 @@ def test_images_are_tagged(rendered: Rendered) -> None:
         assert digest or (tag and tag != "latest"), container["image"]
 
 
-def test_metrics_are_scraped_from_the_service_port(rendered: Rendered) -> None:
+def test_metrics_are_scraped_from_the_operations_port(rendered: Rendered) -> None:
     for deployment in rendered.deployments():
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/path"] == "/metrics"
         name = deployment["metadata"]["name"]
-        assert int(annotations["prometheus.io/port"]) == SERVICE_PORTS[name]
+        assert int(annotations["prometheus.io/port"]) == OPS_PORTS[name]
 
 
 def test_shutdown_leaves_the_worker_time_to_finish_a_batch(rendered: Rendered) -> None:
@@ -370,6 +379,7 @@ def test_settings_reach_every_container(rendered: Rendered) -> None:
         assert expected <= set(env), f"{name} misses {sorted(expected - set(env))}"
         assert env["HTTP_HOST"].value == "0.0.0.0"
         assert int(env["HTTP_PORT"].value) == container_port(container, "http")
+        assert int(env["OPS_PORT"].value) == container_port(container, "ops")
         assert env["APP_ENV"].value in ("development", "staging", "production")
         if name != WORKER:
             origins = json.loads(env["CORS_ORIGINS"].value)
@@ -469,6 +479,37 @@ def test_production_runs_production(production: Rendered) -> None:
     for autoscaler in production.of_kind("HorizontalPodAutoscaler"):
         assert autoscaler["spec"]["minReplicas"] >= 3
     assert production.get("Deployment", WORKER)["spec"]["replicas"] >= 2
+
+
+def test_production_settings_pass_the_production_rules(
+    production: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the template's CHANGEME replaced (as the deploy pipeline does), every service
+    starts under APP_ENV=production: TLS and credentials everywhere, a spend cap."""
+    settings_classes: dict[str, type[CommonSettings]] = {
+        "docflow-ingest": IngestSettings,
+        "docflow-query": QuerySettings,
+        "docflow-analysis": AnalysisSettings,
+    }
+    for deployment, container in each_container(production):
+        with monkeypatch.context() as env:
+            for key, value in production.environment(container).items():
+                env.setenv(key, value.value.replace("CHANGEME", "from-the-secret-store"))
+            settings = load_settings(settings_classes[deployment["metadata"]["name"]])
+        assert settings.is_production
+        assert settings.docs_public is False
+
+
+def test_the_operations_port_is_reached_only_from_monitoring(rendered: Rendered) -> None:
+    policy = rendered.get("NetworkPolicy", "docflow-operations-port")["spec"]
+    selected = set(policy["podSelector"]["matchExpressions"][0]["values"])
+    assert selected == set(OPS_PORTS)
+    assert policy["policyTypes"] == ["Ingress"]
+    rules = {rule["ports"][0]["port"]: rule for rule in policy["ingress"]}
+    assert set(rules) == {"http", "ops"}
+    assert "from" not in rules["http"], "the API port stays open"
+    [source] = rules["ops"]["from"]
+    assert set(source) == {"namespaceSelector"}
 
 
 # The renderer itself -----------------------------------------------------------------------------

@@ -325,7 +325,8 @@ class IngestProcess:
         self, *, env: dict[str, str], port: int, workdir: Path, profile: Path | None
     ) -> None:
         self.port = port
-        self.env = {**os.environ, **env, "HTTP_PORT": str(port)}
+        # A free operations port: 9101 may belong to a running `make run`.
+        self.env = {**os.environ, **env, "HTTP_PORT": str(port), "OPS_PORT": str(free_port())}
         self.log_path = workdir / "ingest.log"
         entry = "from docflow.ingest.main import run; run()"
         self.command = [sys.executable, "-c", entry]

@@ -202,13 +202,14 @@ async def prefill_cache(bench: Bench, database: str, ids: list[str]) -> None:
         await mongo.close()
 
 
-async def verify_hits(base_url: str, ids: list[str], *, sample: int = 200) -> int:
-    """Read a sample through the service; how many it counted as cache hits (/metrics)."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        before = _cache_hits((await client.get("/metrics")).text)
+async def verify_hits(service: ServiceProcess, ids: list[str], *, sample: int = 200) -> int:
+    """Read a sample through the service; how many it counted as cache hits (/metrics, on
+    the operations port)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        before = _cache_hits((await client.get(f"{service.ops_url}/metrics")).text)
         for document_id in random.sample(ids, min(sample, len(ids))):
-            (await client.get(f"/v1/documents/{document_id}")).raise_for_status()
-        return _cache_hits((await client.get("/metrics")).text) - before
+            (await client.get(f"{service.url}/v1/documents/{document_id}")).raise_for_status()
+        return _cache_hits((await client.get(f"{service.ops_url}/metrics")).text) - before
 
 
 def _cache_hits(metrics: str) -> int:
@@ -427,7 +428,7 @@ def run_benchmark(bench: Bench, args: argparse.Namespace) -> None:
     with bench.service("cached") as cached:
         started = time.perf_counter()
         asyncio.run(prefill_cache(bench, database, ids))
-        hits = asyncio.run(verify_hits(cached.url, ids))
+        hits = asyncio.run(verify_hits(cached, ids))
         print(
             f"cache filled in {time.perf_counter() - started:.0f} s; "
             f"{hits}/200 sampled ids served from it",

@@ -1,4 +1,5 @@
-"""The shared application shell: envelope, error handling, headers, health and metrics."""
+"""The shared application shell: envelope, error handling, headers, health and metrics
+(readiness, details and metrics on the operations app only)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -7,10 +8,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.types import ASGIApp
 
 from docflow.common.app import create_service_app
 from docflow.common.errors import NotFound, PayloadTooLarge
 from docflow.common.health import HealthCheck, HealthCheckFailed
+from docflow.common.ops import operations_app
 from docflow.common.settings import AppEnv, CommonSettings
 
 pytestmark = pytest.mark.unit
@@ -33,12 +36,18 @@ async def _broken() -> None:
     raise HealthCheckFailed("connection refused")
 
 
-def build_app(*, checks: list[HealthCheck], app_env: AppEnv = AppEnv.DEVELOPMENT) -> FastAPI:
+def build_app(
+    *,
+    checks: list[HealthCheck],
+    app_env: AppEnv = AppEnv.DEVELOPMENT,
+    api_docs_public: bool | None = None,
+) -> FastAPI:
     settings = CommonSettings(
         service_name="unit",
         app_env=app_env,
         rate_limit_enabled=False,
         cors_origins=["https://app.example"],
+        api_docs_public=api_docs_public,
     )
     app = create_service_app(
         settings=settings,
@@ -67,7 +76,7 @@ def build_app(*, checks: list[HealthCheck], app_env: AppEnv = AppEnv.DEVELOPMENT
     return app
 
 
-async def request(app: FastAPI, method: str, path: str, **kwargs: object) -> httpx.Response:
+async def request(app: ASGIApp, method: str, path: str, **kwargs: object) -> httpx.Response:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://unit") as client:
         return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
@@ -95,7 +104,7 @@ async def test_every_response_carries_security_headers() -> None:
 
 
 async def test_hsts_is_sent_outside_development() -> None:
-    app = build_app(checks=[], app_env=AppEnv.PRODUCTION)
+    app = build_app(checks=[], app_env=AppEnv.STAGING)
     response = await request(app, "GET", "/health")
     assert response.headers["strict-transport-security"].startswith("max-age=")
 
@@ -149,9 +158,56 @@ async def test_unknown_routes_and_methods_use_the_envelope() -> None:
     assert not_allowed.json()["error"]["code"] == "method_not_allowed"
 
 
-async def test_readiness_is_200_when_required_checks_pass_and_reports_resources() -> None:
+async def test_the_api_app_serves_liveness_only() -> None:
+    app = build_app(checks=[HealthCheck("mongodb", _healthy)])
+    for path in ("/health/ready", "/health/detailed", "/metrics"):
+        response = await request(app, "GET", path)
+        assert response.status_code == 404, path
+        assert response.json()["error"]["code"] == "not_found"
+    assert (await request(app, "GET", "/health")).json()["data"] == {
+        "status": "ok",
+        "service": "unit",
+    }
+
+
+async def test_the_operations_app_answers_liveness_with_a_request_id() -> None:
+    ops = operations_app(build_app(checks=[]))
+    response = await request(ops, "GET", "/health", headers={"X-Request-ID": "r-ops"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "r-ops"
+    assert (await request(ops, "GET", "/openapi.json")).status_code == 404
+
+
+async def test_ready_is_200_while_degraded_and_names_each_state() -> None:
     checks = [HealthCheck("mongodb", _healthy), HealthCheck("cache", _broken, required=False)]
-    response = await request(build_app(checks=checks), "GET", "/health/detailed")
+    response = await request(operations_app(build_app(checks=checks)), "GET", "/health/ready")
+    assert response.status_code == 200
+    assert response.json()["data"] == {
+        "status": "degraded",
+        "service": "unit",
+        "dependencies": {"mongodb": "ok", "cache": "degraded"},
+    }
+
+
+async def test_ready_is_503_when_a_required_check_fails() -> None:
+    checks = [HealthCheck("kafka", _broken)]
+    response = await request(operations_app(build_app(checks=checks)), "GET", "/health/ready")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "not_ready"
+
+
+async def test_docs_are_served_only_when_public() -> None:
+    public = build_app(checks=[])
+    assert (await request(public, "GET", "/openapi.json")).status_code == 200
+    private = build_app(checks=[], api_docs_public=False)
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert (await request(private, "GET", path)).status_code == 404, path
+
+
+async def test_details_are_200_when_required_checks_pass_and_report_resources() -> None:
+    checks = [HealthCheck("mongodb", _healthy), HealthCheck("cache", _broken, required=False)]
+    ops = operations_app(build_app(checks=checks))
+    response = await request(ops, "GET", "/health/detailed")
     assert response.status_code == 200
     data = response.json()["data"]
     assert data["status"] == "degraded"
@@ -165,9 +221,10 @@ async def test_readiness_is_200_when_required_checks_pass_and_reports_resources(
     assert {"cpu_percent", "memory_percent", "disk_percent"} <= set(data["system"])
 
 
-async def test_readiness_is_503_when_a_required_check_fails() -> None:
+async def test_details_are_503_when_a_required_check_fails() -> None:
     checks = [HealthCheck("kafka", _broken)]
-    response = await request(build_app(checks=checks), "GET", "/health/detailed")
+    ops = operations_app(build_app(checks=checks))
+    response = await request(ops, "GET", "/health/detailed")
     assert response.status_code == 503
     body = response.json()
     assert body["success"] is False
@@ -178,7 +235,7 @@ async def test_readiness_is_503_when_a_required_check_fails() -> None:
 async def test_metrics_are_exposed_in_prometheus_format_with_route_templates() -> None:
     app = build_app(checks=[])
     await request(app, "GET", "/missing")
-    response = await request(app, "GET", "/metrics")
+    response = await request(operations_app(app), "GET", "/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert 'route="/missing"' in response.text
@@ -212,6 +269,6 @@ async def test_cors_preflight_names_what_may_be_sent() -> None:
 async def test_unknown_methods_share_one_metrics_series() -> None:
     app = build_app(checks=[])
     await request(app, "BREW", "/coffee")
-    response = await request(app, "GET", "/metrics")
+    response = await request(operations_app(app), "GET", "/metrics")
     assert 'method="other"' in response.text
     assert 'method="BREW"' not in response.text

@@ -17,6 +17,7 @@ from docflow.analysis.main import create_app
 from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import ANALYSES, DOCUMENTS
 from docflow.common.events import DeadLetterHeader, Topic
+from docflow.common.ops import operations_app
 from docflow.testing import Isolation, collect_messages, produce_raw
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -131,13 +132,19 @@ async def test_unreadable_event_is_dead_lettered_and_its_poll_mates_are_analyzed
     assert headers[DeadLetterHeader.SOURCE_TOPIC.value] == isolation.topic(Topic.INGESTED).encode()
 
 
-async def test_health_and_metrics_answer_on_the_analysis_app(app: FastAPI) -> None:
+async def test_health_and_metrics_answer_on_the_analysis_operations_app(app: FastAPI) -> None:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         health = await client.get("/health")
+        hidden = await client.get("/health/detailed")
+    ops_transport = httpx.ASGITransport(app=operations_app(app))
+    async with httpx.AsyncClient(transport=ops_transport, base_url="http://ops") as client:
+        ready = await client.get("/health/ready")
         detailed = await client.get("/health/detailed")
         metrics = await client.get("/metrics")
     assert health.status_code == 200
+    assert hidden.status_code == 404
+    assert ready.status_code == 200, ready.text
     assert detailed.status_code == 200, detailed.text
     assert detailed.json()["data"]["dependencies"]["provider"]["status"] == "ok"
     assert "docflow_analysis_documents_total" in metrics.text

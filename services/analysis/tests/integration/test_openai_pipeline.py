@@ -21,6 +21,7 @@ from docflow.analysis.main import create_app
 from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import ANALYSES, DOCUMENTS
 from docflow.common.events import DeadLetterHeader, Topic
+from docflow.common.ops import operations_app
 from docflow.testing import Isolation, collect_messages
 
 from .conftest import FakeOpenAIServer
@@ -149,8 +150,8 @@ async def test_exhausted_quota_pauses_without_failing_and_resumes_by_itself(
 
     async with running_app() as app:
         await publish_ingested(documents)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        transport = httpx.ASGITransport(app=operations_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://ops") as client:
 
             async def provider_failing() -> bool:
                 response = await client.get("/health/detailed")

@@ -28,7 +28,7 @@ def test_openai_without_a_key_is_refused() -> None:
 def test_placeholder_key_is_refused_outside_development(key: str) -> None:
     with pytest.raises(ValidationError, match="placeholder"):
         AnalysisSettings(
-            llm_provider=LLMProvider.OPENAI, openai_api_key=key, app_env=AppEnv.PRODUCTION
+            llm_provider=LLMProvider.OPENAI, openai_api_key=key, app_env=AppEnv.STAGING
         )
 
 
@@ -54,3 +54,24 @@ def test_empty_base_url_means_the_sdk_default() -> None:
 def test_empty_key_counts_as_missing() -> None:
     with pytest.raises(ValidationError, match="OPENAI_API_KEY is required"):
         AnalysisSettings(llm_provider=LLMProvider.OPENAI, openai_api_key="")
+
+
+SAFE_PRODUCTION = {
+    "app_env": AppEnv.PRODUCTION,
+    "mongodb_uri": "mongodb://docflow:s3cr3t-Pa55@db:27017/?tls=true",
+    "redis_url": "rediss://:s3cr3t-Pa55@cache:6380/0",
+    "kafka_security_protocol": "SASL_SSL",
+    "kafka_sasl_username": "docflow",
+    "kafka_sasl_password": "s3cr3t-Pa55",
+}
+
+
+def test_production_requires_a_daily_spend_cap() -> None:
+    with pytest.raises(ValidationError, match="LLM_SPEND_CAP_USD_PER_DAY is required"):
+        AnalysisSettings(**SAFE_PRODUCTION)  # type: ignore[arg-type]
+    settings = AnalysisSettings(**SAFE_PRODUCTION, llm_spend_cap_usd_per_day=25)  # type: ignore[arg-type]
+    assert settings.llm_spend_cap_usd_per_day == 25
+
+
+def test_the_spend_cap_is_optional_outside_production() -> None:
+    assert AnalysisSettings(llm_spend_cap_usd_per_day="").llm_spend_cap_usd_per_day is None

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import Topic
+from docflow.common.ops import operations_app
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
 from docflow.testing import (
@@ -78,7 +79,9 @@ async def test_posting_while_the_store_is_down_is_a_503(isolation: Isolation, co
             )
             assert response.status_code == 503
             assert code_of(response) == "service_unavailable"
-            readiness = await client.get("/health/detailed")
+        ops_transport = httpx.ASGITransport(app=operations_app(app))
+        async with httpx.AsyncClient(transport=ops_transport, base_url="http://ops") as ops:
+            readiness = await ops.get("/health/ready")
             assert readiness.status_code == 503
     assert await collect_messages(isolation.topic(Topic.INGESTED), count=1, timeout_s=2) == []
 

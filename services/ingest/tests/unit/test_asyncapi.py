@@ -8,20 +8,26 @@ import pytest
 from docflow.common.settings import AppEnv
 from docflow.ingest.asyncapi import build_specification
 from docflow.ingest.settings import IngestSettings
+from docflow.testing.production import SAFE_PRODUCTION
 
 pytestmark = pytest.mark.unit
 
 BROKERS = "kafka-0.internal.example:9092,kafka-1.internal.example:9092"
 
 
-def _published(app_env: AppEnv) -> str:
+def _published(app_env: AppEnv, monkeypatch: pytest.MonkeyPatch | None = None) -> str:
+    if app_env is AppEnv.PRODUCTION and monkeypatch is not None:
+        for name, value in SAFE_PRODUCTION.items():  # production refuses the local defaults
+            monkeypatch.setenv(name, value)
     settings = IngestSettings(app_env=app_env, kafka_bootstrap_servers=BROKERS)
     return orjson.dumps(build_specification(settings).to_jsonable()).decode()
 
 
 @pytest.mark.parametrize("app_env", [AppEnv.STAGING, AppEnv.PRODUCTION])
-def test_broker_addresses_are_not_published_outside_development(app_env: AppEnv) -> None:
-    document = _published(app_env)
+def test_broker_addresses_are_not_published_outside_development(
+    app_env: AppEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = _published(app_env, monkeypatch)
 
     assert "internal.example" not in document
     assert "KAFKA_BOOTSTRAP_SERVERS" in document

@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from docflow.common.events import DocumentAnalyzed, Topic
+from docflow.common.ops import operations_app
 from docflow.query.deps import QueryServices, services_of
 from docflow.query.main import create_app
 from docflow.query.settings import QuerySettings
@@ -33,6 +34,8 @@ class QueryApp:
     client: httpx.AsyncClient  # authenticated as `api_key` by default
     settings: QuerySettings
     api_key: str
+    # The operations port's app: /health/ready, /health/detailed, /metrics.
+    ops: httpx.AsyncClient
 
     @property
     def services(self) -> QueryServices:
@@ -48,10 +51,14 @@ async def running_query(**overrides: Any) -> AsyncIterator[QueryApp]:
     app = create_app(settings)
     async with LifespanManager(app, startup_timeout=90, shutdown_timeout=30):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=bearer(api_key)
-        ) as client:
-            yield QueryApp(app, client, settings, api_key)
+        ops_transport = httpx.ASGITransport(app=operations_app(app))
+        async with (
+            httpx.AsyncClient(
+                transport=transport, base_url="http://test", headers=bearer(api_key)
+            ) as client,
+            httpx.AsyncClient(transport=ops_transport, base_url="http://ops") as ops,
+        ):
+            yield QueryApp(app, client, settings, api_key, ops)
 
 
 def stored_document(

@@ -36,7 +36,7 @@ async def test_reads_answer_without_redis_and_caching_resumes_when_it_returns(
         without_redis = [await query.client.get(url) for _ in range(5)]
         listing = await query.client.get("/v1/documents")
         stats = await query.client.get("/v1/stats")
-        health = await query.client.get("/health/detailed")
+        health = await query.ops.get("/health/detailed")
 
         private_redis.start()
         redis = Redis.from_url(redis_url)
@@ -48,7 +48,7 @@ async def test_reads_answer_without_redis_and_caching_resumes_when_it_returns(
                 return bool(await redis.exists(key))
 
             await wait_until(cached_again, timeout_s=15, step_s=0.1)
-            health_after = await query.client.get("/health/detailed")
+            health_after = await query.ops.get("/health/detailed")
         finally:
             await redis.aclose()
 
@@ -91,7 +91,7 @@ async def test_cached_reads_survive_mongodb_down_and_the_rest_get_503(
         cached = await query.client.get(url)
         uncached = await query.client.get(f"/v1/documents/{uuid.uuid4().hex}")
         listing = await query.client.get("/v1/documents", params={"source": "nowhere"})
-        health = await query.client.get("/health/detailed")
+        health = await query.ops.get("/health/detailed")
 
     assert warm.status_code == 200
     assert cached.status_code == 200

@@ -1,6 +1,7 @@
 """The FastAPI application every service starts from: envelope errors, correlation ids,
-security headers, CORS, rate limits, health and metrics, wired the same way everywhere; and
-`install_lane` (lanes.py) for a hot route answered before the router.
+security headers, CORS, authentication, rate limits and liveness, wired the same way
+everywhere; readiness, details and metrics go to the operations app (ops.py) on its own port;
+and `install_lane` (lanes.py) for a hot route answered before the router.
 """
 
 from __future__ import annotations
@@ -11,21 +12,21 @@ from typing import Any
 from fastapi import FastAPI
 
 from docflow.common.errors import install_error_handlers
-from docflow.common.health import HealthCheck, health_router
+from docflow.common.health import HealthCheck, liveness_router
 from docflow.common.identity.authenticator import Authenticator, StoreAuthenticator
 from docflow.common.identity.middleware import AuthenticationMiddleware
 from docflow.common.identity.openapi import document_bearer_auth
 from docflow.common.lanes import install_lane
-from docflow.common.metrics import metrics_endpoint
 from docflow.common.middleware import OriginCORSMiddleware, RequestContextMiddleware
+from docflow.common.ops import create_ops_app, serve
 from docflow.common.ratelimit import install_rate_limiting
 from docflow.common.settings import CommonSettings
 from docflow.common.telemetry import instrument_app
 
 __all__ = ["UNLIMITED_PATHS", "create_service_app", "install_lane", "run_service"]
 
-# Probes and scrapers call these often; they must never be rate limited.
-UNLIMITED_PATHS = ("/health", "/health/detailed", "/metrics")
+# Liveness probes call it often; it must never be rate limited.
+UNLIMITED_PATHS = ("/health",)
 
 
 def create_service_app(
@@ -47,17 +48,16 @@ def create_service_app(
         description=description,
         version="1.0.0",
         lifespan=lifespan,
-        openapi_tags=[{"name": "health", "description": "Liveness, readiness and metrics."}],
+        openapi_tags=[{"name": "health", "description": "Liveness."}],
+        # Off in production unless API_DOCS_PUBLIC says otherwise.
+        docs_url="/docs" if settings.docs_public else None,
+        redoc_url="/redoc" if settings.docs_public else None,
+        openapi_url="/openapi.json" if settings.docs_public else None,
     )
     app.state.settings = settings
     install_error_handlers(app)
-    router = health_router(
-        service=settings.service_name,
-        checks=health_checks,
-        timeout_s=settings.health_check_timeout_s,
-    )
-    app.include_router(router)
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.include_router(liveness_router(service=settings.service_name))
+    create_ops_app(settings=settings, service_app=app, health_checks=health_checks)
 
     # Middleware order: the last added runs first. The context middleware is outermost so
     # that even a rate-limited or CORS-refused response carries the request id and headers.
@@ -96,16 +96,5 @@ def create_service_app(
 
 
 def run_service(app_factory: Callable[[], FastAPI], settings: CommonSettings) -> None:
-    """Serve an app with uvicorn on the configured port (the services' console scripts)."""
-    import uvicorn
-
-    uvicorn.run(
-        app_factory(),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=30,
-    )
+    """Serve an app on HTTP_PORT and its operations app on OPS_PORT (the console scripts)."""
+    serve(app_factory(), settings)

@@ -8,18 +8,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.asyncio import Redis
 
-from docflow.common.settings import CommonSettings
+from docflow.common.settings import CommonSettings, KafkaSaslMechanism
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,40 @@ def create_redis(settings: CommonSettings) -> Redis:
     )
 
 
+_SASL = {
+    KafkaSaslMechanism.SCRAM_SHA_512: SASLScram512,
+    KafkaSaslMechanism.SCRAM_SHA_256: SASLScram256,
+    KafkaSaslMechanism.PLAIN: SASLPlaintext,
+}
+
+
+def kafka_security(settings: CommonSettings) -> BaseSecurity | None:
+    """The KAFKA_SECURITY_PROTOCOL/SASL/SSL settings as FastStream's security object."""
+    protocol = settings.kafka_security_protocol
+    context = None
+    if protocol.uses_tls:
+        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+        if settings.kafka_ssl_certfile:
+            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    if protocol.uses_sasl:
+        password = settings.kafka_sasl_password
+        return _SASL[settings.kafka_sasl_mechanism](
+            username=settings.kafka_sasl_username or "",
+            password=password.get_secret_value() if password else "",
+            ssl_context=context,
+            use_ssl=protocol.uses_tls,
+        )
+    return BaseSecurity(ssl_context=context) if context is not None else None
+
+
+def kafka_connection_options(settings: CommonSettings) -> dict[str, Any]:
+    """The same settings as aiokafka keyword arguments (producers, consumers, admin clients),
+    translated by FastStream's own rule so that both kinds of client connect alike."""
+    return {"bootstrap_servers": settings.kafka_bootstrap_servers} | parse_security(
+        kafka_security(settings)
+    )
+
+
 def create_broker(settings: CommonSettings, **options: Any) -> KafkaBroker:
     """A broker whose producer waits for every in-sync replica and never writes a duplicate."""
     return KafkaBroker(
@@ -74,6 +111,7 @@ def create_broker(settings: CommonSettings, **options: Any) -> KafkaBroker:
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=True,
+        security=kafka_security(settings),
         logger=logging.getLogger(f"docflow.{settings.service_name}.kafka"),
         **options,
     )
@@ -82,7 +120,7 @@ def create_broker(settings: CommonSettings, **options: Any) -> KafkaBroker:
 def create_producer(settings: CommonSettings, **options: Any) -> AIOKafkaProducer:
     """A bare aiokafka producer with the broker's guarantees, for a path too hot for FastStream."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_connection_options(settings),
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=True,
@@ -99,7 +137,7 @@ async def ensure_topics(
     waits for it instead of crashing.
     """
     for attempt in range(1, attempts + 1):
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(**kafka_connection_options(settings))
         try:
             await admin.start()
             existing = set(await admin.list_topics())

@@ -1,4 +1,7 @@
-"""Liveness (`/health`) and readiness (`/health/detailed`) for every service.
+"""Liveness (`/health`), readiness (`/health/ready`) and details (`/health/detailed`).
+
+Liveness answers on the API port too; readiness and details only on the operations port
+(ops.py), since they describe the dependencies and the host.
 
 A check is an async callable that raises when its dependency is unusable. Required checks
 decide readiness (503 when one fails); optional ones report `degraded` and keep the service
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from docflow.common.envelope import APIResponse, EnvelopeResponse, error_envelope, ok
@@ -67,9 +70,8 @@ def system_resources() -> dict[str, Any]:
     }
 
 
-def health_router(
-    *, service: str, checks: Callable[[FastAPI], Sequence[HealthCheck]], timeout_s: float
-) -> APIRouter:
+def liveness_router(*, service: str) -> APIRouter:
+    """`GET /health`, on the API port and the operations port alike."""
     router = APIRouter(tags=["health"])
 
     @router.get("/health", response_model=APIResponse[dict[str, str]])
@@ -77,29 +79,54 @@ def health_router(
         """Liveness: answers while the process can serve; touches no dependency."""
         return ok({"status": "ok", "service": service})
 
-    @router.get(
-        "/health/detailed",
-        response_model=APIResponse[dict[str, Any]],
-        responses={503: {"description": "A required dependency is failing."}},
-    )
-    async def readiness(request: Request) -> Response:
-        """Readiness: each dependency's state and latency, plus CPU, memory and disk."""
-        registered = list(checks(request.app))
-        results = await asyncio.gather(*(_run_check(c, timeout_s) for c in registered))
-        dependencies = {c.name: r for c, r in zip(registered, results, strict=True)}
-        failing = any(r["status"] == "failing" for r in results)
-        degraded = any(r["status"] == "degraded" for r in results)
-        status = "failing" if failing else "degraded" if degraded else "ok"
+    return router
+
+
+async def _dependencies(
+    checks: Sequence[HealthCheck], timeout_s: float
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The overall state (ok, degraded, failing) and each dependency's result."""
+    results = await asyncio.gather(*(_run_check(c, timeout_s) for c in checks))
+    dependencies = {c.name: r for c, r in zip(checks, results, strict=True)}
+    failing = any(r["status"] == "failing" for r in results)
+    degraded = any(r["status"] == "degraded" for r in results)
+    return ("failing" if failing else "degraded" if degraded else "ok"), dependencies
+
+
+def _answer(body: dict[str, Any]) -> Response:
+    if body["status"] != "failing":
+        return ok(body)
+    payload = error_envelope("not_ready", "A required dependency is failing.")
+    payload["data"] = body
+    return EnvelopeResponse(payload, status_code=503)
+
+
+def operations_router(
+    *, service: str, checks: Callable[[], Sequence[HealthCheck]], timeout_s: float
+) -> APIRouter:
+    """Readiness and details, for the operations port only (they describe the host)."""
+    router = APIRouter(tags=["health"])
+    not_ready: dict[int | str, dict[str, Any]] = {
+        503: {"description": "A required dependency is failing."}
+    }
+
+    @router.get("/health/ready", response_model=APIResponse[dict[str, Any]], responses=not_ready)
+    async def readiness() -> Response:
+        """Readiness: 200 while the service can do its job (degraded included), else 503."""
+        status, dependencies = await _dependencies(list(checks()), timeout_s)
+        states = {name: result["status"] for name, result in dependencies.items()}
+        return _answer({"status": status, "service": service, "dependencies": states})
+
+    @router.get("/health/detailed", response_model=APIResponse[dict[str, Any]], responses=not_ready)
+    async def detailed() -> Response:
+        """Each dependency's state and latency, plus CPU, memory and disk."""
+        status, dependencies = await _dependencies(list(checks()), timeout_s)
         body = {
             "status": status,
             "service": service,
             "dependencies": dependencies,
             "system": await asyncio.to_thread(system_resources),
         }
-        if not failing:
-            return ok(body)
-        payload = error_envelope("not_ready", "A required dependency is failing.")
-        payload["data"] = body
-        return EnvelopeResponse(payload, status_code=503)
+        return _answer(body)
 
     return router

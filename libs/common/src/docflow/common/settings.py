@@ -14,12 +14,34 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from docflow.common.events import Topic
+from docflow.common.production import kafka_credential_problems, production_problems
 
 
 class AppEnv(StrEnum):
     DEVELOPMENT = "development"
     STAGING = "staging"
     PRODUCTION = "production"
+
+
+class KafkaSecurityProtocol(StrEnum):
+    PLAINTEXT = "PLAINTEXT"
+    SSL = "SSL"
+    SASL_PLAINTEXT = "SASL_PLAINTEXT"
+    SASL_SSL = "SASL_SSL"
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.value.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.value.endswith("SSL")
+
+
+class KafkaSaslMechanism(StrEnum):
+    SCRAM_SHA_512 = "SCRAM-SHA-512"
+    SCRAM_SHA_256 = "SCRAM-SHA-256"
+    PLAIN = "PLAIN"
 
 
 class CommonSettings(BaseSettings):
@@ -34,8 +56,24 @@ class CommonSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    # /health/ready, /health/detailed and /metrics answer only here (CONTRACT.md: 9101-9103).
+    ops_port: int = Field(default=9100, ge=1, le=65535)
+    # Proxies whose X-Forwarded-For/-Proto are believed (uvicorn's list: IPs, CIDRs or "*").
+    # Empty: no proxy is trusted and the client address is the TCP peer.
+    forwarded_allow_ips: str = ""
+    # /docs, /redoc and /openapi.json; unset means on outside production, off in production.
+    api_docs_public: bool | None = None
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: KafkaSecurityProtocol = KafkaSecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: KafkaSaslMechanism = KafkaSaslMechanism.SCRAM_SHA_512
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # CA bundle that signed the brokers' certificates (default: the system's trust store).
+    kafka_ssl_cafile: str | None = None
+    # A client certificate and its key, for brokers that authenticate clients by TLS (SSL).
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
     # Appended to every topic name; tests set it so that runs never see each other's messages.
     kafka_topic_suffix: str = ""
     kafka_topic_partitions: int = Field(default=6, ge=1)
@@ -82,10 +120,35 @@ class CommonSettings(BaseSettings):
             return [origin.strip() for origin in text.split(",") if origin.strip()]
         return value
 
+    @field_validator(
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "api_docs_public",
+        mode="before",
+    )
+    @classmethod
+    def _blank_means_unset(cls, value: object) -> object:
+        """`KAFKA_SASL_USERNAME=` in a .env file means unset, not an empty name.
+
+        (Not named like AnalysisSettings' validator: a subclass method of the same name
+        would replace this one.)"""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
-    def _no_wildcard_outside_development(self) -> CommonSettings:
+    def _refuse_unsafe_values(self) -> CommonSettings:
+        problems = []
         if self.app_env is not AppEnv.DEVELOPMENT and "*" in self.cors_origins:
-            raise ValueError("CORS_ORIGINS may not contain '*' outside development")
+            problems.append("CORS_ORIGINS may not contain '*' outside development")
+        if self.ops_port == self.http_port:
+            problems.append("OPS_PORT must differ from HTTP_PORT")
+        problems += kafka_credential_problems(self)
+        if self.app_env is AppEnv.PRODUCTION:
+            problems += production_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")
@@ -98,6 +161,17 @@ class CommonSettings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.app_env is AppEnv.DEVELOPMENT
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env is AppEnv.PRODUCTION
+
+    @property
+    def docs_public(self) -> bool:
+        """Whether /docs, /redoc and /openapi.json are served (API_DOCS_PUBLIC)."""
+        if self.api_docs_public is None:
+            return not self.is_production
+        return self.api_docs_public
 
     def topic(self, topic: Topic) -> str:
         """The real topic name for this deployment (the contract name plus the suffix)."""
@@ -118,6 +192,10 @@ def load_settings(settings_cls: type[SettingsT]) -> SettingsT:
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
-            variable = "_".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
-            problems.append(f"{variable}: {error['msg']}")
+            variable = "_".join(str(part) for part in error["loc"]).upper()
+            if variable:
+                problems.append(f"{variable}: {error['msg']}")
+            else:
+                # A rule across settings: its message names the variables itself.
+                problems.append(str(error.get("ctx", {}).get("error", error["msg"])))
         raise SettingsError(f"invalid configuration: {'; '.join(problems)}") from None

@@ -31,18 +31,26 @@ class ServiceProcess:
         port: int,
         log_path: Path,
         command: list[str] | None = None,
+        ops_port: int | None = None,
     ) -> None:
         self.service = service
         entry = f"from docflow.{service}.main import run; run()"
         self.command = command or [sys.executable, "-c", entry]
         self.port = port
-        self.env = {**os.environ, **env, "HTTP_PORT": str(port)}
+        # A free one unless given: the default (9101-9103) may belong to `make run`.
+        self.ops_port = ops_port or free_port()
+        self.env = {**os.environ, **env, "HTTP_PORT": str(port), "OPS_PORT": str(self.ops_port)}
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        """The operations port: /health/ready, /health/detailed, /metrics."""
+        return f"http://127.0.0.1:{self.ops_port}"
 
     def start(self, *, ready_timeout_s: float = 60.0) -> ServiceProcess:
         log = self.log_path.open("ab")

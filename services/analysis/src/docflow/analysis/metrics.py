@@ -1,5 +1,9 @@
-"""The analysis service's Prometheus metrics: tokens and money by model and tenant, requests by
-outcome, 429s, and how full each request is."""
+"""The analysis service's Prometheus metrics: tokens and money by model, requests by outcome,
+429s, and how full each request is.
+
+No tenant label: tenants are unbounded (a label each would grow the series without limit) and
+their names are not for whoever reads the operations port. Per-tenant spend is in MongoDB
+(`cost_usd` on each analysis) and in the Redis budgets."""
 
 from __future__ import annotations
 
@@ -7,13 +11,13 @@ from prometheus_client import Counter, Gauge, Histogram
 
 TOKENS = Counter(
     "docflow_analysis_tokens_total",
-    "Tokens used by the provider, by model, tenant and kind (prompt, completion).",
-    ["model", "tenant", "kind"],
+    "Tokens used by the provider, by model and kind (prompt, completion).",
+    ["model", "kind"],
 )
 COST = Counter(
     "docflow_analysis_cost_usd_total",
-    "Estimated cost in USD (settings' price table), by model and tenant.",
-    ["model", "tenant"],
+    "Estimated cost in USD (settings' price table), by model.",
+    ["model"],
 )
 REQUESTS = Counter(
     "docflow_analysis_provider_requests_total",

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
+from docflow.common.production import is_placeholder
 from docflow.common.settings import CommonSettings
 
 
@@ -36,23 +37,11 @@ DEFAULT_PRICES: dict[str, ModelPrice] = {
     "local": ModelPrice(prompt=0.0, completion=0.0),
 }
 
-# Values copied from templates that must never reach a paid API.
-_PLACEHOLDER_KEYS = frozenset({"", "changeme", "change-me", "sk-...", "sk-xxx", "your-api-key"})
-
-
-def _is_placeholder(key: str) -> bool:
-    lowered = key.strip().lower()
-    return (
-        lowered in _PLACEHOLDER_KEYS
-        or lowered.startswith(("sk-...", "sk-xxxx", "<"))
-        or "changeme" in lowered
-        or "your" in lowered
-    )
-
 
 class AnalysisSettings(CommonSettings):
     service_name: str = "analysis"
     http_port: int = Field(default=8003, ge=1, le=65535)
+    ops_port: int = Field(default=9103, ge=1, le=65535)
 
     llm_provider: LLMProvider = LLMProvider.LOCAL
     analysis_mode: AnalysisMode = AnalysisMode.REALTIME
@@ -89,6 +78,9 @@ class AnalysisSettings(CommonSettings):
     quota_probe_interval_s: float = Field(default=30.0, gt=0)
     # A tenant's documents are deferred once it used this many tokens today (UTC); 0 = no limit.
     tenant_daily_token_budget: int = Field(default=0, ge=0)
+    # What the provider may cost per UTC day across all tenants and replicas, in USD (the
+    # price table's estimate). Required in production, so a runaway never bills unbounded.
+    llm_spend_cap_usd_per_day: float | None = Field(default=None, gt=0)
     prices: dict[str, ModelPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     shutdown_timeout_s: float = Field(default=20.0, gt=0)
 
@@ -99,11 +91,19 @@ class AnalysisSettings(CommonSettings):
     # The Batch API bills half the real-time price.
     batch_price_factor: float = Field(default=0.5, ge=0, le=1)
 
-    @field_validator("openai_base_url", "openai_api_key", mode="before")
+    @field_validator(
+        "openai_base_url", "openai_api_key", "llm_spend_cap_usd_per_day", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`OPENAI_BASE_URL=` in a .env file means the SDK default, not an empty URL."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _production_caps_spend(self) -> AnalysisSettings:
+        if self.is_production and self.llm_spend_cap_usd_per_day is None:
+            raise ValueError("LLM_SPEND_CAP_USD_PER_DAY is required in production")
+        return self
 
     @model_validator(mode="after")
     def _openai_needs_a_real_key(self) -> AnalysisSettings:
@@ -113,7 +113,7 @@ class AnalysisSettings(CommonSettings):
             return self
         if self.openai_api_key is None:
             raise ValueError("OPENAI_API_KEY is required when LLM_PROVIDER=openai")
-        if not self.is_development and _is_placeholder(self.openai_api_key.get_secret_value()):
+        if not self.is_development and is_placeholder(self.openai_api_key.get_secret_value()):
             raise ValueError("OPENAI_API_KEY holds a placeholder value outside development")
         return self
 

@@ -145,7 +145,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(documents.batch_router)
     app.include_router(uploads.router)
-    app.include_router(asyncapi.router)
+    if settings.docs_public:
+        app.include_router(asyncapi.router)
     register_schemas(app, IncomingDocument)
     install_lane(app, method=lane.METHOD, path=lane.PATH, answer=lane.answer)
     return app

@@ -19,6 +19,7 @@ _JSON_OVERHEAD_BYTES = 256 * KIB
 class IngestSettings(CommonSettings):
     service_name: str = "ingest"
     http_port: int = Field(default=8001, ge=1, le=65535)
+    ops_port: int = Field(default=9101, ge=1, le=65535)
 
     # Limits on what one document may hold. Content is counted in characters after sanitization.
     max_content_chars: int = Field(default=1_000_000, ge=1)

@@ -10,6 +10,7 @@ from docflow.common.settings import CommonSettings
 class QuerySettings(CommonSettings):
     service_name: str = "query"
     http_port: int = Field(default=8002, ge=1, le=65535)
+    ops_port: int = Field(default=9102, ge=1, le=65535)
 
     # With MongoDB gone, a read waits at most this long for a server before it gets a 503
     # (the common MONGODB_TIMEOUT_MS still bounds connecting and each operation).

@@ -66,9 +66,9 @@ async def store_all(
         )
         tokens = usage.prompt_tokens + usage.completion_tokens
         spent_by_tenant[tenant] = spent_by_tenant.get(tenant, 0) + tokens
-        TOKENS.labels(model, tenant, "prompt").inc(usage.prompt_tokens)
-        TOKENS.labels(model, tenant, "completion").inc(usage.completion_tokens)
-        COST.labels(model, tenant).inc(cost)
+        TOKENS.labels(model, "prompt").inc(usage.prompt_tokens)
+        TOKENS.labels(model, "completion").inc(usage.completion_tokens)
+        COST.labels(model).inc(cost)
         DOCUMENTS.labels("analyzed").inc()
     await repository.insert_analyses(services.db, records)
     await apply_all(workload, records)
