@@ -10,7 +10,8 @@
 #   DOCFLOW_CACHE         cache root (default: <repo>/.cache)
 #   KAFKA_VERSION         jar folder to use (default 4.4.0)
 #   KAFKA_PORT            broker port (default 9092); KAFKA_CONTROLLER_PORT (default 9093)
-#   KAFKA_HEAP_OPTS       JVM heap (default -Xms256m -Xmx512m)
+#   KAFKA_HEAP_OPTS       JVM heap (default -Xms256m -Xmx1g: every test creates its own topics,
+#                         each partition costs broker heap, and 512 MiB ran out at about 17,000)
 #   KAFKA_NUM_PARTITIONS  partitions of auto-created topics (default 6)
 #   KAFKA_OFFSETS_PARTITIONS  partitions of the offsets/transaction/share-state topics (default 10)
 #   KAFKA_LOG_RETENTION_MS, KAFKA_LOG_RETENTION_BYTES  retention (default 1 h, 100 MiB a partition)
@@ -127,7 +128,7 @@ fi
 
 # shellcheck disable=SC2206  # KAFKA_HEAP_OPTS and KAFKA_JVM_OPTS are word lists on purpose
 JVM_OPTS=(
-  ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+  ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
   -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
   -XX:+ExplicitGCInvokesConcurrent -XX:-OmitStackTraceInFastThrow -Djava.awt.headless=true
   -Dlog4j2.configurationFile="$LOG4J" -Dlog4j2.shutdownHookEnabled=false
