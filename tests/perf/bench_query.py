@@ -195,7 +195,8 @@ async def prefill_cache(bench: Bench, database: str, ids: list[str]) -> None:
                 entry = new_entry(
                     render_document(stored), fresh_for_s=settings.cache_document_ttl_s
                 )
-                pipe.set(keys.document(stored["_id"], with_content=True), entry.pack(), px=keep_ms)
+                key = keys.document(stored["tenant_id"], stored["_id"], with_content=True)
+                pipe.set(key, entry.pack(), px=keep_ms)
             await pipe.execute()
     finally:
         await redis.aclose()

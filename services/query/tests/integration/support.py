@@ -19,6 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
 
 from docflow.common.events import DocumentAnalyzed, Topic
+from docflow.common.identity import DEFAULT_TENANT
 from docflow.common.ops import operations_app
 from docflow.query.deps import QueryServices, services_of
 from docflow.query.main import create_app
@@ -40,6 +41,17 @@ class QueryApp:
     @property
     def services(self) -> QueryServices:
         return services_of(self.app)
+
+    @asynccontextmanager
+    async def client_of(self, tenant: str) -> AsyncIterator[httpx.AsyncClient]:
+        """A client with a new key of `tenant`, calling the same app."""
+        key = await api_key_for(self.settings, tenant=tenant)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://test",
+            headers=bearer(key),
+        ) as client:
+            yield client
 
 
 @asynccontextmanager
@@ -70,7 +82,7 @@ def stored_document(
     created = created_at or datetime.now(UTC)
     document = {
         "_id": uuid.uuid4().hex,
-        "tenant_id": "default",
+        "tenant_id": DEFAULT_TENANT,
         "title": "Quarterly report",
         "content": "Acme reported record revenue and strong growth this quarter.",
         "source": "crm",
@@ -121,11 +133,15 @@ async def insert_documents(db: Database, count: int, **fields: Any) -> list[dict
 
 
 async def publish_analyzed(
-    isolation: Isolation, document_id: str, status: str = "analyzed"
+    isolation: Isolation,
+    document_id: str,
+    status: str = "analyzed",
+    *,
+    tenant: str = DEFAULT_TENANT,
 ) -> None:
     """The event analysis publishes, sent by a plain producer as an outside system would."""
     event = DocumentAnalyzed(
-        document_id=document_id, tenant_id="default", status=status, prompt_version="v1"
+        document_id=document_id, tenant_id=tenant, status=status, prompt_version="v1"
     )
     await produce_raw(isolation.topic(Topic.ANALYZED), [event.model_dump_json().encode()])
 
@@ -143,7 +159,7 @@ async def wait_until(predicate: Any, *, timeout_s: float, step_s: float = 0.02) 
 async def subscriber_ready(query: QueryApp, isolation: Isolation, db: Database) -> None:
     """Wait until the app's consumer handles events: one throwaway event bumps the generation."""
     redis = Redis.from_url(query.settings.redis_url.get_secret_value())
-    generation_key = f"{isolation.redis_prefix}:query:generation"
+    generation_key = query.services.cache.keys.generation(DEFAULT_TENANT)
     try:
         before = int(await redis.get(generation_key) or 0)
         await publish_analyzed(isolation, "0" * 32)

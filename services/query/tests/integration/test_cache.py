@@ -36,7 +36,7 @@ async def test_etag_round_trip_answers_304_until_the_document_changes(
     uncached_url = await query.client.get(f"{url}?include_content=false")
 
     assert first.status_code == 200
-    assert first.headers["cache-control"] == "no-cache"
+    assert first.headers["cache-control"] == "private, no-store"
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
@@ -101,9 +101,9 @@ async def _count_loads(query: QueryApp) -> list[Any]:
     calls: list[Any] = []
     original = repository.find
 
-    async def counting(document_id: str, *, with_content: bool) -> Any:
+    async def counting(document_id: str, *, tenant: str, with_content: bool) -> Any:
         calls.append(document_id)
-        return await original(document_id, with_content=with_content)
+        return await original(document_id, tenant=tenant, with_content=with_content)
 
     repository.find = counting  # type: ignore[method-assign]  # a spy on the real read
     return calls
@@ -134,7 +134,7 @@ async def test_stale_entry_is_served_while_another_request_recomputes_it(
         )
         await asyncio.sleep(0.4)  # past its TTL, within its grace
         redis = Redis.from_url(query.settings.redis_url.get_secret_value())
-        key = query.services.cache.keys.document(document["_id"], with_content=True)
+        key = query.services.cache.keys.document("default", document["_id"], with_content=True)
         try:
             await redis.set(f"{key}:lock", "someone-else", px=5000)
             while_locked = await query.client.get(url)

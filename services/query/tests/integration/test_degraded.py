@@ -29,7 +29,7 @@ async def test_reads_answer_without_redis_and_caching_resumes_when_it_returns(
     [document] = await insert_documents(test_db, 1)
     url = f"/v1/documents/{document['_id']}"
     async with running_query(redis_url=redis_url, cache_retry_interval_s=0.2) as query:
-        key = query.services.cache.keys.document(document["_id"], with_content=True)
+        key = query.services.cache.keys.document("default", document["_id"], with_content=True)
         assert (await query.client.get(url)).status_code == 200
 
         private_redis.stop()

@@ -95,12 +95,13 @@ async def test_fill_that_read_before_an_invalidation_is_not_stored(
     query: QueryApp, isolation: Isolation
 ) -> None:
     cache = query.services.cache
-    key = cache.keys.document("f" * 32, with_content=True)
+    key = cache.keys.document("default", "f" * 32, with_content=True)
     from docflow.query.cache.entries import new_entry
 
     token = await cache.acquire(key, timeout_s=5)
     assert token is not None
-    await cache.invalidate_document("f" * 32)  # the event arrives while the read is in flight
+    # the event arrives while the read is in flight
+    await cache.invalidate_document(tenant="default", document_id="f" * 32)
 
     stored = await cache.fill(
         key, new_entry(b'{"old":1}', fresh_for_s=60), token=token, keep_for_s=60

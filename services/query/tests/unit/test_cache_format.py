@@ -54,19 +54,34 @@ def test_etag_is_a_quoted_hash_of_the_data_only() -> None:
     assert len(first) == 18
 
 
-def test_keys_live_under_the_prefix_and_separate_variants_and_generations() -> None:
-    keys = CacheKeys("tenant-a")
+def test_keys_live_under_the_prefix_and_tenant_and_separate_variants_and_generations() -> None:
+    keys = CacheKeys("deploy-a")
 
-    assert keys.document("abc", with_content=True) == "tenant-a:query:doc:abc:full"
-    assert keys.document("abc", with_content=False) == "tenant-a:query:doc:abc:brief"
-    assert keys.document_variants("abc") == [
-        "tenant-a:query:doc:abc:full",
-        "tenant-a:query:doc:abc:brief",
+    assert keys.document("acme", "abc", with_content=True) == "deploy-a:query:acme:doc:abc:full"
+    assert keys.document("acme", "abc", with_content=False) == "deploy-a:query:acme:doc:abc:brief"
+    assert keys.document_variants("acme", "abc") == [
+        "deploy-a:query:acme:doc:abc:full",
+        "deploy-a:query:acme:doc:abc:brief",
     ]
-    assert keys.listing(3, "d1") != keys.listing(4, "d1")
-    assert keys.stats(7) == "tenant-a:query:stats:7"
-    assert keys.lock(keys.stats(7)) == "tenant-a:query:stats:7:lock"
-    assert keys.generation == "tenant-a:query:generation"
+    assert keys.listing("acme", 3, "d1") != keys.listing("acme", 4, "d1")
+    assert keys.stats("acme", 7) == "deploy-a:query:acme:stats:7"
+    assert keys.lock(keys.stats("acme", 7)) == "deploy-a:query:acme:stats:7:lock"
+    assert keys.generation("acme") == "deploy-a:query:acme:generation"
+
+
+def test_no_key_is_shared_between_tenants() -> None:
+    keys = CacheKeys("deploy-a")
+
+    def every_key(tenant: str) -> set[str]:
+        return {
+            *keys.document_variants(tenant, "abc"),
+            keys.listing(tenant, 3, "d1"),
+            keys.stats(tenant, 3),
+            keys.generation(tenant),
+        }
+
+    assert every_key("acme").isdisjoint(every_key("globex"))
+    assert every_key("acme").isdisjoint(every_key("default"))
 
 
 @pytest.mark.parametrize(
@@ -112,4 +127,5 @@ def test_matching_etag_gets_304_without_body_and_other_gets_200() -> None:
     assert not_modified.headers["etag"] == '"e1"'
     assert full.status_code == 200
     assert full.headers["etag"] == '"e1"'
-    assert full.headers["cache-control"] == "no-cache"
+    assert full.headers["cache-control"] == "private, no-store"
+    assert not_modified.headers["cache-control"] == "private, no-store"

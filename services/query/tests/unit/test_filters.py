@@ -13,16 +13,18 @@ from docflow.query.errors import InvalidCursor, InvalidFilter, InvalidLimit
 pytestmark = pytest.mark.unit
 
 
-def test_no_filters_match_everything() -> None:
+def test_no_filters_match_everything_of_the_tenant() -> None:
     query = build_list_query(limit=20, max_limit=100)
 
-    assert match_list_query(query) == {}
+    assert match_list_query(query, tenant="acme") == {"tenant_id": "acme"}
 
 
-def test_one_filter_is_a_plain_equality() -> None:
+def test_one_filter_is_a_plain_equality_within_the_tenant() -> None:
     query = build_list_query(limit=20, max_limit=100, status=DocumentStatus.ANALYZED)
 
-    assert match_list_query(query) == {"status": "analyzed"}
+    assert match_list_query(query, tenant="acme") == {
+        "$and": [{"tenant_id": "acme"}, {"status": "analyzed"}]
+    }
 
 
 def test_every_filter_becomes_one_clause() -> None:
@@ -40,8 +42,9 @@ def test_every_filter_becomes_one_clause() -> None:
         created_before=before,
     )
 
-    assert match_list_query(query) == {
+    assert match_list_query(query, tenant="acme") == {
         "$and": [
+            {"tenant_id": "acme"},
             {"status": "queued"},
             {"analysis.sentiment.label": "negative"},
             {"analysis.language": "en"},
@@ -59,8 +62,9 @@ def test_cursor_continues_strictly_after_the_last_item() -> None:
     query = build_list_query(limit=5, max_limit=100, cursor=token)
 
     # the bound on created_at is what lets an index seek to the cursor
-    assert match_list_query(query) == {
+    assert match_list_query(query, tenant="acme") == {
         "$and": [
+            {"tenant_id": "acme"},
             {"created_at": {"$lte": last}},
             {"$or": [{"created_at": {"$lt": last}}, {"_id": {"$lt": "b" * 32}}]},
         ]

@@ -28,27 +28,54 @@ DOCUMENT_INDEXES = (
         unique=True,
         name="tenant_content_hash_unique",
     ),
-    # query's lists, one per filter, each ending in the sort so that a page is read in order;
-    # ingest's outbox recovery reads a range of `created_at`, analysis's resume one status
-    IndexModel(NEWEST_FIRST, name="query_created"),
-    IndexModel([("status", ASCENDING), *NEWEST_FIRST], name="query_status_created"),
-    IndexModel(
-        [("analysis.sentiment.label", ASCENDING), *NEWEST_FIRST], name="query_sentiment_created"
+    # query's lists and stats, always within one tenant: one index per filter, each led by
+    # the tenant (an equality) and ending in the sort, so that a page is read in order and a
+    # count walks one index range
+    IndexModel([("tenant_id", ASCENDING), *NEWEST_FIRST], name="tenant_created"),
+    *(
+        IndexModel(
+            [("tenant_id", ASCENDING), (field, ASCENDING), *NEWEST_FIRST],
+            name=f"tenant_{name}_created",
+        )
+        for name, field in (
+            ("status", "status"),
+            ("sentiment", "analysis.sentiment.label"),
+            ("language", "analysis.language"),
+            ("keyword", "analysis.keywords"),
+            ("source", "source"),
+        )
     ),
-    IndexModel([("analysis.language", ASCENDING), *NEWEST_FIRST], name="query_language_created"),
-    IndexModel([("analysis.keywords", ASCENDING), *NEWEST_FIRST], name="query_keyword_created"),
-    IndexModel([("source", ASCENDING), *NEWEST_FIRST], name="query_source_created"),
+    # the two reads across tenants: ingest's outbox recovery (a range of `created_at`) and
+    # analysis's resume command (one status)
+    IndexModel([("created_at", DESCENDING)], name="created"),
+    IndexModel([("status", ASCENDING)], name="status"),
+)
+
+# Indexes of earlier releases that no query uses any more: dropped at start, since every
+# index costs every insert. (The lists' indexes before tenants; `created` and `status`
+# replace what ingest and analysis read through them.)
+RETIRED_INDEXES = (
+    "query_created",
+    "query_status_created",
+    "query_sentiment_created",
+    "query_language_created",
+    "query_keyword_created",
+    "query_source_created",
 )
 
 # MongoDB's answers when an index with the same keys exists under another name or options
 # (created by hand, or by an older release): that index serves the queries just as well.
 _INDEX_CONFLICTS = {85, 86}
+_INDEX_NOT_FOUND = 27  # another service starting beside us dropped it first
 
 
 async def ensure_indexes(
-    collection: AsyncCollection[Any], indexes: tuple[IndexModel, ...] = DOCUMENT_INDEXES
+    collection: AsyncCollection[Any],
+    indexes: tuple[IndexModel, ...] = DOCUMENT_INDEXES,
+    retired: tuple[str, ...] = RETIRED_INDEXES,
 ) -> list[str]:
-    """Create the indexes that are missing (idempotent); the names that exist now."""
+    """Create the indexes that are missing, then drop the retired ones that exist
+    (idempotent); the names created or found."""
     names = []
     for index in indexes:
         try:
@@ -57,4 +84,14 @@ async def ensure_indexes(
             if exc.code not in _INDEX_CONFLICTS:
                 raise
             logger.info("equivalent index exists", extra={"index": index.document["name"]})
+    present = await collection.index_information()
+    for name in retired:
+        if name not in present:
+            continue
+        try:
+            await collection.drop_index(name)
+        except OperationFailure as exc:
+            if exc.code != _INDEX_NOT_FOUND:
+                raise
+        logger.info("retired index dropped", extra={"index": name})
     return names

@@ -17,8 +17,10 @@ _OPEN = b'{"success":true,"data":'
 _META = b',"error":null,"meta":{"request_id":"'
 _CLOSE = b'"}}'
 _JSON = (b"content-type", b"application/json")
-# Clients may keep a copy but must revalidate it (cheap with the ETag): statuses change.
-_CACHE_CONTROL = (b"cache-control", b"no-cache")
+# Every answer is one tenant's view, chosen by the Authorization header: no shared cache may
+# keep it, and a client's HTTP cache should not write it to disk. A client that keeps the
+# data itself can still revalidate with If-None-Match (cheap: the ETag is stored with it).
+_CACHE_CONTROL = (b"cache-control", b"private, no-store")
 
 # For `responses=` in the route decorators (OpenAPI).
 NOT_MODIFIED: dict[int | str, dict[str, Any]] = {

@@ -52,23 +52,30 @@ return 0
 
 
 class CacheKeys:
-    """Every key the query service writes, under the deployment's prefix."""
+    """Every key the query service writes, under the deployment's prefix and the tenant.
+
+    Everything cached is one tenant's view (a document, a page, counts), so the tenant is part
+    of every key: a document cached for one tenant is a miss for every other. Tenant names
+    hold no `:` (`TENANT_NAME`, ingest's tenant rule), so no two tenants' keys can collide.
+    """
 
     def __init__(self, prefix: str) -> None:
         self.root = f"{prefix}:query"
-        self.generation = f"{self.root}:generation"
 
-    def document(self, document_id: str, *, with_content: bool) -> str:
-        return f"{self.root}:doc:{document_id}:{'full' if with_content else 'brief'}"
+    def generation(self, tenant: str) -> str:
+        return f"{self.root}:{tenant}:generation"
 
-    def document_variants(self, document_id: str) -> list[str]:
-        return [self.document(document_id, with_content=flag) for flag in (True, False)]
+    def document(self, tenant: str, document_id: str, *, with_content: bool) -> str:
+        return f"{self.root}:{tenant}:doc:{document_id}:{'full' if with_content else 'brief'}"
 
-    def listing(self, generation: int, digest: str) -> str:
-        return f"{self.root}:list:{generation}:{digest}"
+    def document_variants(self, tenant: str, document_id: str) -> list[str]:
+        return [self.document(tenant, document_id, with_content=flag) for flag in (True, False)]
 
-    def stats(self, generation: int) -> str:
-        return f"{self.root}:stats:{generation}"
+    def listing(self, tenant: str, generation: int, digest: str) -> str:
+        return f"{self.root}:{tenant}:list:{generation}:{digest}"
+
+    def stats(self, tenant: str, generation: int) -> str:
+        return f"{self.root}:{tenant}:stats:{generation}"
 
     @staticmethod
     def lock(key: str) -> str:
@@ -125,12 +132,12 @@ class Cache:
             self._recovered()
         return unpack(raw) if isinstance(raw, bytes) else None
 
-    async def generation(self) -> int | None:
-        """The current list/stats generation; None when the cache cannot be used."""
+    async def generation(self, tenant: str) -> int | None:
+        """The tenant's current list/stats generation; None when the cache cannot be used."""
         if not self.available:
             return None
         try:
-            raw = await self.redis.get(self.keys.generation)
+            raw = await self.redis.get(self.keys.generation(tenant))
         except REDIS_ERRORS as exc:
             self._failed(exc)
             return None
@@ -172,18 +179,19 @@ class Cache:
         except REDIS_ERRORS as exc:
             self._failed(exc)
 
-    async def invalidate_document(self, document_id: str) -> None:
-        """Forget one document and every list and stats entry: raises if Redis fails.
+    async def invalidate_document(self, *, tenant: str, document_id: str) -> None:
+        """Forget one document and every list and stats entry of its tenant: raises if Redis
+        fails.
 
-        Deleting the locks too rejects any fill in flight that read the old state. Lists and
-        stats are keyed by a generation, so bumping it retires all of them in O(1); the old
-        entries expire by their TTL.
+        Deleting the locks too rejects any fill in flight that read the old state. A tenant's
+        lists and stats are keyed by its generation, so bumping it retires all of them in
+        O(1); the old entries expire by their TTL. Other tenants' entries stay.
         """
-        variants = self.keys.document_variants(document_id)
+        variants = self.keys.document_variants(tenant, document_id)
         locks = [self.keys.lock(key) for key in variants]
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.delete(*variants, *locks)
-            pipe.incr(self.keys.generation)
+            pipe.incr(self.keys.generation(tenant))
             await pipe.execute()
         self._recovered()
 

@@ -1,4 +1,5 @@
-"""Freshness by events: `documents.analyzed` invalidates what the cache holds about a document.
+"""Freshness by events: `documents.analyzed` invalidates what the cache holds about a document
+(under the event's tenant) and that tenant's lists and stats.
 
 The query service has its own consumer group, so each event reaches one replica, which is
 enough: every replica shares the Redis cache. Invalidation is idempotent (a DEL and a
@@ -28,7 +29,9 @@ _FIRST_RETRY_S = 0.05
 _MAX_RETRY_S = 1.0
 
 
-async def invalidate_with_retry(cache: Cache, *, document_id: str, give_up_after_s: float) -> bool:
+async def invalidate_with_retry(
+    cache: Cache, *, tenant: str, document_id: str, give_up_after_s: float
+) -> bool:
     """Invalidate, retrying while Redis is down; False once `give_up_after_s` has passed.
 
     Giving up is safe then: every entry the invalidation would have removed has expired.
@@ -37,12 +40,16 @@ async def invalidate_with_retry(cache: Cache, *, document_id: str, give_up_after
     delay = _FIRST_RETRY_S
     while True:
         try:
-            await cache.invalidate_document(document_id)
+            await cache.invalidate_document(tenant=tenant, document_id=document_id)
         except REDIS_ERRORS as exc:
             if time.monotonic() + delay > deadline:
                 logger.error(
                     "could not invalidate the cache",
-                    extra={"document_id": document_id, "error": type(exc).__name__},
+                    extra={
+                        "tenant_id": tenant,
+                        "document_id": document_id,
+                        "error": type(exc).__name__,
+                    },
                 )
                 return False
             await asyncio.sleep(delay)
@@ -79,7 +86,10 @@ def register_handlers(broker: KafkaBroker, *, settings: QuerySettings, cache: Ca
                 KAFKA_MESSAGES.labels(settings.service_name, topic, "ignored").inc()
                 return
             await invalidate_with_retry(
-                cache, document_id=event.document_id, give_up_after_s=give_up_after_s
+                cache,
+                tenant=event.tenant_id,
+                document_id=event.document_id,
+                give_up_after_s=give_up_after_s,
             )
             KAFKA_MESSAGES.labels(settings.service_name, topic, "processed").inc()
             logger.debug("invalidated", extra={"document_id": event.document_id})

@@ -29,7 +29,7 @@ async def answer(scope: Scope, receive: Receive) -> Response | None:
         return None
     read = document_read(scope["path_params"]["document_id"], scope)
     cache = services.cache
-    entry = await cache.get(cache.keys.document(read.document_id, with_content=read.with_content))
+    entry = await cache.get(read.cache_key(cache.keys))
     if entry is None or not entry.is_fresh(time.time()):
         return None
     HIT.inc()

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from docflow.common.documents import DEFAULT_TENANT, Analysis
+from docflow.common.documents import Analysis
 from docflow.query.documents.cursor import encode_cursor
 from docflow.query.documents.repository import StoredDocument
 
@@ -25,7 +25,9 @@ def dumps(value: Any) -> bytes:
 def served_document(stored: StoredDocument) -> dict[str, Any]:
     served: dict[str, Any] = {
         "id": stored["_id"],
-        "tenant_id": stored.get("tenant_id") or DEFAULT_TENANT,
+        # Always present: the repository reads within a tenant (`{_id, tenant_id}`), so a
+        # stored document without the field is never served.
+        "tenant_id": stored["tenant_id"],
         "title": stored.get("title"),
         "source": stored.get("source"),
         "external_id": stored.get("external_id"),

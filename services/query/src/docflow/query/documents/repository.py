@@ -1,5 +1,10 @@
 """Every MongoDB query the documents endpoints make (docflow.common.indexes serves them).
 
+Every query is within one tenant: a document of another tenant is not found, and a page
+holds none. A stored document without `tenant_id` matches no tenant: ingest has written the
+field on every document since its first release (its unique index is on it), so only a
+document written by hand lacks it.
+
 Only operators both FerretDB v1 and MongoDB accept: equality, `$in`, ranges, `$or`/`$and`,
 inclusion projections, `sort` and `limit`.
 """
@@ -38,26 +43,29 @@ class DocumentRepository:
     def __init__(self, collection: AsyncCollection[StoredDocument]) -> None:
         self.collection = collection
 
-    async def find(self, document_id: str, *, with_content: bool) -> StoredDocument | None:
+    async def find(
+        self, document_id: str, *, tenant: str, with_content: bool
+    ) -> StoredDocument | None:
         async with database_errors():
             return await self.collection.find_one(
-                {"_id": document_id}, _FULL if with_content else _BRIEF
+                {"_id": document_id, "tenant_id": tenant}, _FULL if with_content else _BRIEF
             )
 
-    async def find_page(self, query: ListQuery) -> list[StoredDocument]:
+    async def find_page(self, query: ListQuery, *, tenant: str) -> list[StoredDocument]:
         """Up to `limit + 1` documents: the extra one tells whether a next page exists."""
         async with database_errors():
             cursor = (
-                self.collection.find(match_list_query(query), _BRIEF)
+                self.collection.find(match_list_query(query, tenant=tenant), _BRIEF)
                 .sort(NEWEST_FIRST)
                 .limit(query.limit + 1)
             )
             return await cursor.to_list()
 
 
-def match_list_query(query: ListQuery) -> dict[str, Any]:
-    """The MongoDB filter for a list query; `created_after` is inclusive, `created_before` not."""
-    clauses: list[dict[str, Any]] = []
+def match_list_query(query: ListQuery, *, tenant: str) -> dict[str, Any]:
+    """The MongoDB filter for a list query of `tenant`; `created_after` is inclusive,
+    `created_before` not."""
+    clauses: list[dict[str, Any]] = [{"tenant_id": tenant}]
     if query.status is not None:
         clauses.append({"status": query.status.value})
     if query.sentiment is not None:
@@ -83,8 +91,6 @@ def match_list_query(query: ListQuery) -> dict[str, Any]:
         clauses.append(
             {"$or": [{"created_at": {"$lt": last.created_at}}, {"_id": {"$lt": last.document_id}}]}
         )
-    if not clauses:
-        return {}
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from docflow.common.documents import DocumentStatus, SentimentLabel
 from docflow.common.envelope import APIResponse, error_responses
+from docflow.common.identity import TenantDep
 from docflow.query.cache.responses import NOT_MODIFIED, cached_response
 from docflow.query.deps import CacheDep, DocumentsDep, PolicyDep, SettingsDep, services_of
 from docflow.query.documents import service
@@ -58,7 +59,7 @@ _GET_DOCUMENT_PARAMETERS = [
     openapi_extra={"parameters": _GET_DOCUMENT_PARAMETERS},
 )
 async def get_document(document_id: str, request: Request) -> Response:
-    """One document, its status and, once analyzed, its analysis."""
+    """One of the caller's documents, its status and, once analyzed, its analysis."""
     # Fresh cache hits are answered by lane.py before FastAPI's router; both follow lookup.py.
     read = document_read(document_id, request.scope)
     services = services_of(request.app)
@@ -66,8 +67,7 @@ async def get_document(document_id: str, request: Request) -> Response:
         cache=services.cache,
         repository=services.documents,
         policy=services.cache_policy,
-        document_id=read.document_id,
-        with_content=read.with_content,
+        read=read,
     )
     return document_response(entry, read)
 
@@ -82,6 +82,7 @@ async def list_documents(
     documents: DocumentsDep,
     policy: PolicyDep,
     settings: SettingsDep,
+    tenant: TenantDep,
     status: DocumentStatus | None = None,
     sentiment: SentimentLabel | None = None,
     language: Annotated[
@@ -101,7 +102,7 @@ async def list_documents(
     ] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    """Documents newest first, filtered, one page at a time."""
+    """The caller's documents newest first, filtered, one page at a time."""
     query = build_list_query(
         limit=limit if limit is not None else settings.list_default_limit,
         max_limit=settings.list_max_limit,
@@ -115,6 +116,6 @@ async def list_documents(
         cursor=cursor,
     )
     entry = await service.list_documents(
-        cache=cache, repository=documents, policy=policy, query=query
+        cache=cache, repository=documents, policy=policy, tenant=tenant, query=query
     )
     return cached_response(entry, if_none_match=if_none_match)

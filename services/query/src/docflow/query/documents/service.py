@@ -1,4 +1,4 @@
-"""Reading documents and pages through the cache."""
+"""Reading documents and pages through the cache, always within the caller's tenant."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from docflow.query.cache.entries import Entry
 from docflow.query.cache.readthrough import CachePolicy, read_through, uncached
 from docflow.query.cache.store import Cache
 from docflow.query.documents.filters import ListQuery
+from docflow.query.documents.lookup import DocumentRead
 from docflow.query.documents.render import render_document, render_page
 from docflow.query.documents.repository import DocumentRepository
 
@@ -15,16 +16,17 @@ async def get_document(
     cache: Cache,
     repository: DocumentRepository,
     policy: CachePolicy,
-    document_id: str,
-    with_content: bool,
+    read: DocumentRead,
 ) -> Entry:
     async def load() -> bytes | None:
-        stored = await repository.find(document_id, with_content=with_content)
+        stored = await repository.find(
+            read.document_id, tenant=read.tenant, with_content=read.with_content
+        )
         return render_document(stored) if stored is not None else None
 
     return await read_through(
         cache,
-        key=cache.keys.document(document_id, with_content=with_content),
+        key=read.cache_key(cache.keys),
         lifetime=policy.document,
         stampede=policy.stampede,
         load=load,
@@ -32,21 +34,26 @@ async def get_document(
 
 
 async def list_documents(
-    *, cache: Cache, repository: DocumentRepository, policy: CachePolicy, query: ListQuery
+    *,
+    cache: Cache,
+    repository: DocumentRepository,
+    policy: CachePolicy,
+    tenant: str,
+    query: ListQuery,
 ) -> Entry:
     async def load() -> bytes:
-        return render_page(await repository.find_page(query), limit=query.limit)
+        return render_page(await repository.find_page(query, tenant=tenant), limit=query.limit)
 
     if policy.listing.fresh_s <= 0:
         return await uncached(load)
     # Read before MongoDB: if an invalidation bumps the generation meanwhile, this page is
     # stored under the retired generation, where no reader looks any more.
-    generation = await cache.generation()
+    generation = await cache.generation(tenant)
     if generation is None:
         return await uncached(load)
     return await read_through(
         cache,
-        key=cache.keys.listing(generation, query.digest()),
+        key=cache.keys.listing(tenant, generation, query.digest()),
         lifetime=policy.listing,
         stampede=policy.stampede,
         load=load,

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from docflow.common.envelope import APIResponse, error_responses
+from docflow.common.identity import TenantDep
 from docflow.query.cache.responses import NOT_MODIFIED, cached_response
 from docflow.query.deps import CacheDep, PolicyDep, StatsDep
 from docflow.query.documents.router import IfNoneMatch
@@ -22,8 +23,12 @@ router = APIRouter(prefix="/v1", tags=["stats"], route_class=QueryRoute)
     responses=NOT_MODIFIED | error_responses(429, 503),
 )
 async def get_stats(
-    cache: CacheDep, stats: StatsDep, policy: PolicyDep, if_none_match: IfNoneMatch = None
+    cache: CacheDep,
+    stats: StatsDep,
+    policy: PolicyDep,
+    tenant: TenantDep,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    """How many documents there are by status, sentiment and language."""
-    entry = await service.get_stats(cache=cache, repository=stats, policy=policy)
+    """How many of the caller's documents there are by status, sentiment and language."""
+    entry = await service.get_stats(cache=cache, repository=stats, policy=policy, tenant=tenant)
     return cached_response(entry, if_none_match=if_none_match)

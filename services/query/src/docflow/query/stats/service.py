@@ -28,18 +28,20 @@ def summarize(counts: Counts) -> dict[str, Any]:
     }
 
 
-async def get_stats(*, cache: Cache, repository: StatsRepository, policy: CachePolicy) -> Entry:
+async def get_stats(
+    *, cache: Cache, repository: StatsRepository, policy: CachePolicy, tenant: str
+) -> Entry:
     async def load() -> bytes:
-        return orjson.dumps(summarize(await repository.counts()))
+        return orjson.dumps(summarize(await repository.counts(tenant=tenant)))
 
     if policy.stats.fresh_s <= 0:
         return await uncached(load)
-    generation = await cache.generation()  # before MongoDB, as for lists
+    generation = await cache.generation(tenant)  # before MongoDB, as for lists
     if generation is None:
         return await uncached(load)
     return await read_through(
         cache,
-        key=cache.keys.stats(generation),
+        key=cache.keys.stats(tenant, generation),
         lifetime=policy.stats,
         stampede=policy.stampede,
         load=load,
