@@ -17,7 +17,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import TypeAdapter
 
 from docflow.common.envelope import APIResponse
-from docflow.common.identity.openapi import is_protected
+from docflow.common.identity.middleware import is_protected
 
 ERROR_ENVELOPE = APIResponse[None]
 
