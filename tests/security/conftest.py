@@ -31,7 +31,7 @@ MONGODB_URI = "mongodb://127.0.0.1:27017"
 ISOLATION: Isolation = new_isolation()
 
 
-def _service(name: str, tmp: Path, env: dict[str, str]) -> ServiceProcess:
+def service(name: str, tmp: Path, env: dict[str, str]) -> ServiceProcess:
     isolation = ISOLATION
     full_env = {**isolation.env(), "RATE_LIMIT_ENABLED": "false", **env}
     return ServiceProcess(name, env=full_env, port=free_port(), log_path=tmp / f"{name}.log")
@@ -41,13 +41,13 @@ def _service(name: str, tmp: Path, env: dict[str, str]) -> ServiceProcess:
 def ingest_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """ingest on its default limits, except a smaller address space for extraction workers."""
     env = {"EXTRACTION_WORKERS": "1", "EXTRACTION_MEMORY_BYTES": str(WORKER_MEMORY_BYTES)}
-    with _service("ingest", tmp_path_factory.mktemp("ingest"), env) as process:
+    with service("ingest", tmp_path_factory.mktemp("ingest"), env) as process:
         yield process
 
 
 @pytest.fixture(scope="module")
 def query_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    with _service("query", tmp_path_factory.mktemp("query"), {}) as process:
+    with service("query", tmp_path_factory.mktemp("query"), {}) as process:
         yield process
 
 
