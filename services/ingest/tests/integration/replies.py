@@ -9,6 +9,7 @@ envelope.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import TypeAdapter
 
 from docflow.common.envelope import APIResponse
+from docflow.testing import bearer
 
 ERROR_ENVELOPE = APIResponse[None]
 
@@ -64,3 +66,21 @@ def _check_body(model: Any, response: httpx.Response) -> None:
         adapter.validate_json(response.content), mode="json", exclude_unset=True
     )
     assert again == body, f"the body is not a {model}: {body}"
+
+
+ClientFor = Callable[[str], Awaitable[httpx.AsyncClient]]
+
+
+def checked_client(app: FastAPI, key: str) -> httpx.AsyncClient:
+    """A client sending `key`; every reply is held to its route by `check_reply`."""
+
+    async def checked(response: httpx.Response) -> None:
+        await response.aread()
+        check_reply(app, response)
+
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://test",
+        headers=bearer(key),
+        event_hooks={"response": [checked]},
+    )

@@ -29,6 +29,7 @@ from docflow.ingest.documents import lane
 from docflow.ingest.documents import router as documents
 from docflow.ingest.documents.idempotency import IdempotencyStore
 from docflow.ingest.documents.outbox import Outbox
+from docflow.ingest.documents.quota import TenantQuota
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.errors import StorageUnavailable
@@ -36,6 +37,7 @@ from docflow.ingest.openapi import register_schemas
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads import router as uploads
 from docflow.ingest.uploads.extraction import Extractor
+from docflow.ingest.uploads.slots import UploadSlots
 from docflow.ingest.upstream.handlers import IncomingProcessor, register_incoming
 
 logger = logging.getLogger(__name__)
@@ -88,6 +90,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store=store,
         extractor=extractor,
         idempotency=IdempotencyStore(redis, settings),
+        quota=TenantQuota(
+            redis, prefix=settings.redis_key_prefix, per_day=settings.tenant_documents_per_day
+        ),
+        upload_slots=UploadSlots(settings.uploads_per_tenant),
     )
     background: list[asyncio.Task[None]] = []
     try:
