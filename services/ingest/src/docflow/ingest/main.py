@@ -48,6 +48,11 @@ as files (`POST /v1/documents/upload`: txt, md, html, pdf, docx) or on the Kafka
 `documents.incoming`. Each is validated, sanitized (markup and control characters removed,
 NFC), stored once per tenant and content, and queued for analysis.
 
+The API key decides the tenant: a `tenant_id` in a body or form may be left out, and one that
+names another tenant is refused (403 `tenant_mismatch`). Each tenant may store
+`TENANT_DOCUMENTS_PER_DAY` new documents per UTC day (429 `tenant_quota_exceeded`) and run
+`UPLOADS_PER_TENANT` uploads at once (429 `too_many_uploads`); rate limits count per API key.
+
 Every response is the envelope `{success, data, error, meta}`. Retries are safe: resubmitted
 content returns the first document (`duplicate: true`), and an `Idempotency-Key` header replays
 the first response for 24 hours. The Kafka topics are described in the

@@ -22,6 +22,10 @@ class UploadSlots:
         self.per_tenant = per_tenant
         self._in_progress: dict[str, int] = {}
 
+    def __len__(self) -> int:
+        """Tenants with uploads in progress."""
+        return len(self._in_progress)
+
     def in_progress(self, tenant_id: str) -> int:
         return self._in_progress.get(tenant_id, 0)
 
