@@ -45,7 +45,7 @@ def _tenant() -> str:
 async def test_every_v1_endpoint_needs_a_key(
     ingest_service: ServiceProcess, query_service: ServiceProcess, headers: dict[str, str]
 ) -> None:
-    requests = [
+    requests: list[tuple[str, str, dict[str, Any]]] = [
         ("POST", f"{ingest_service.url}/v1/documents", {"json": {"content": "x"}}),
         ("POST", f"{ingest_service.url}/v1/documents/batch", {"json": {"documents": []}}),
         ("POST", f"{ingest_service.url}/v1/documents/upload", {"files": {"file": ("a.txt", b"x")}}),

@@ -11,13 +11,14 @@ from pydantic import SecretStr
 from docflow.common.app import create_service_app
 from docflow.common.errors import RateLimited
 from docflow.common.identity import Identity
-from docflow.common.ratelimit import RateLimits
+from docflow.common.ratelimit import RateLimits, rate_limit_client
 from docflow.common.settings import CommonSettings
 from docflow.testing import bearer, free_port, static_authenticator
 
 pytestmark = pytest.mark.unit
 
 KEY = "dfk_0123456789abcdef_" + "k" * 43
+OTHER_KEY = "dfk_fedcba9876543210_" + "o" * 43
 
 
 @asynccontextmanager
@@ -39,7 +40,13 @@ def build_app(limit: str) -> FastAPI:
         description="unit",
         lifespan=_no_lifespan,
         health_checks=lambda _app: [],
-        authenticator=static_authenticator({KEY: Identity(tenant="t", key_id="0123456789abcdef")}),
+        authenticator=static_authenticator(
+            {
+                KEY: Identity(tenant="t", key_id="0123456789abcdef"),
+                # The same tenant: budgets follow the key, not the tenant.
+                OTHER_KEY: Identity(tenant="t", key_id="fedcba9876543210"),
+            }
+        ),
     )
     router = APIRouter(prefix="/v1")
 
@@ -87,3 +94,37 @@ def test_disabled_limits_count_nothing() -> None:
 
     for _ in range(5):
         rate_limits.hit("upload", "1/minute", "10.0.0.1")
+
+
+async def statuses_of(app: FastAPI, *, key: str, address: str, count: int) -> list[int]:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=bearer(key)
+    ) as client:
+        return [(await client.get(f"/v1/things/{n}")).status_code for n in range(count)]
+
+
+async def test_two_keys_behind_one_address_have_a_budget_each() -> None:
+    app = build_app("2/minute")
+
+    first = await statuses_of(app, key=KEY, address="10.0.0.1", count=3)
+    second = await statuses_of(app, key=OTHER_KEY, address="10.0.0.1", count=3)
+
+    assert first == second == [200, 200, 429]
+
+
+async def test_one_key_from_two_addresses_shares_one_budget() -> None:
+    app = build_app("2/minute")
+
+    here = await statuses_of(app, key=KEY, address="10.0.0.1", count=1)
+    there = await statuses_of(app, key=KEY, address="10.0.0.2", count=2)
+
+    assert here + there == [200, 200, 429]
+
+
+def test_a_request_without_an_identity_counts_against_its_address() -> None:
+    scope = {"type": "http", "client": ("10.0.0.9", 1234), "state": {}}
+    keyed = {**scope, "state": {"identity": Identity(tenant="t", key_id="0123456789abcdef")}}
+
+    assert rate_limit_client(scope) == "10.0.0.9"
+    assert rate_limit_client(keyed) == "key:0123456789abcdef"

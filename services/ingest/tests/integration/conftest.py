@@ -18,8 +18,8 @@ from docflow.common.events import Topic
 from docflow.ingest.deps import services_of
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import IngestSettings
-from docflow.testing import Isolation, api_key_for, bearer, collect_messages
-from services.ingest.tests.integration.replies import check_reply
+from docflow.testing import Isolation, api_key_for, collect_messages
+from services.ingest.tests.integration.replies import ClientFor, checked_client
 
 Events = Callable[..., Awaitable[list[ConsumerRecord[bytes, bytes]]]]
 Collection = Any  # an AsyncCollection of this test's database
@@ -52,21 +52,24 @@ async def api_key(settings: IngestSettings) -> str:
 
 
 @pytest.fixture
+async def client_for(app: FastAPI, settings: IngestSettings) -> AsyncIterator[ClientFor]:
+    """Makes a checked client holding a new API key of the given tenant (closed after)."""
+    opened: list[httpx.AsyncClient] = []
+
+    async def make(tenant: str) -> httpx.AsyncClient:
+        http = checked_client(app, await api_key_for(settings, tenant=tenant))
+        opened.append(http)
+        return http
+
+    yield make
+    for http in opened:
+        await http.aclose()
+
+
+@pytest.fixture
 async def client(app: FastAPI, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
-    """Authenticated as `api_key` by default; every reply is checked against what its route
-    declares (replies.py)."""
-
-    async def checked(response: httpx.Response) -> None:
-        await response.aread()
-        check_reply(app, response)
-
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://test",
-        headers=bearer(api_key),
-        event_hooks={"response": [checked]},
-    ) as http:
+    """Authenticated as `api_key` (tenant `default`), its replies checked."""
+    async with checked_client(app, api_key) as http:
         yield http
 
 

@@ -2,13 +2,14 @@
 
 The endpoints build their envelopes as plain dicts (nothing validates them on the way out), so
 the tests check each body against the route's `response_model` or its `responses=` model for
-that status (for a 401 under `/v1`, the error envelope that authentication declares on every
-operation): it must validate, and dumping it again must give back exactly the body (no key the
-model lacks, no value the model would coerce). A reply to no route must be the error envelope.
+that status: it must validate, and dumping it again must give back exactly the body (no key
+the model lacks, no value the model would coerce). A reply to no route must be the error
+envelope.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from pydantic import TypeAdapter
 
 from docflow.common.envelope import APIResponse
 from docflow.common.identity.middleware import is_protected
+from docflow.testing import bearer
 
 ERROR_ENVELOPE = APIResponse[None]
 
@@ -33,7 +35,9 @@ def check_reply(app: FastAPI, response: httpx.Response) -> None:
         return  # not an envelope endpoint (the AsyncAPI document and page)
     model = _declared_model(route, response.status_code)
     if model is None and response.status_code == 401 and is_protected(request.url.path):
-        model = ERROR_ENVELOPE  # declared on every /v1 operation by document_bearer_auth
+        # Declared for every /v1 operation by document_bearer_auth, in the OpenAPI document
+        # rather than on each route.
+        model = ERROR_ENVELOPE
     assert model is not None, (
         f"{request.method} {request.url.path} answered {response.status_code}, "
         "a status its route does not declare"
@@ -67,3 +71,21 @@ def _check_body(model: Any, response: httpx.Response) -> None:
         adapter.validate_json(response.content), mode="json", exclude_unset=True
     )
     assert again == body, f"the body is not a {model}: {body}"
+
+
+ClientFor = Callable[[str], Awaitable[httpx.AsyncClient]]
+
+
+def checked_client(app: FastAPI, key: str) -> httpx.AsyncClient:
+    """A client sending `key`; every reply is held to its route by `check_reply`."""
+
+    async def checked(response: httpx.Response) -> None:
+        await response.aread()
+        check_reply(app, response)
+
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://test",
+        headers=bearer(key),
+        event_hooks={"response": [checked]},
+    )

@@ -37,7 +37,6 @@ async def test_duplicate_checks_and_outbox_recovery_use_indexes(
     log.sent.clear()
 
     assert await repository.find_by_hash(tenant_id="default", content_hash="h3") is not None
-    assert await repository.document_exists("d2")
     await repository.save_checkpoint("r1", safe_before=now, heartbeat=now)
     assert await repository.stale_checkpoints(heartbeat_before=now + timedelta(seconds=1))
     since = await repository.stored_since(replica="r1", created_from=now - timedelta(seconds=5))

@@ -18,11 +18,23 @@ def rejection(value: bytes | None) -> str:
     return caught.value.code
 
 
-def test_a_valid_message_parses() -> None:
-    document = parse_incoming(
+def test_a_valid_message_parses_with_the_producers_tenant() -> None:
+    incoming = parse_incoming(
         orjson.dumps({"content": "hi", "tenant_id": "acme"}), settings=SETTINGS
     )
-    assert (document.content, document.tenant_id) == ("hi", "acme")
+    assert (incoming.document.content, incoming.tenant_id) == ("hi", "acme")
+    assert parse_incoming(b'{"content": "hi"}', settings=SETTINGS).tenant_id == "default"
+
+
+@pytest.mark.parametrize(
+    "tenant", ["a b", "x" * 64, "ten/ant", "", "Acme", "-lead", "dot.ted", "x" * 1000]
+)
+def test_a_tenant_that_no_api_key_could_name_is_rejected(tenant: str) -> None:
+    with pytest.raises(Rejected) as caught:
+        parse_incoming(orjson.dumps({"content": "hi", "tenant_id": tenant}), settings=SETTINGS)
+    assert caught.value.code == "invalid_tenant"
+    assert "tenant name" in caught.value.message
+    assert len(caught.value.message) < 300, "a long tenant_id is not echoed whole"
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ HOSTILE = "&amp;lt;b&amp;gt;" * 11_000
 
 async def refusal(document: IncomingDocument, settings: IngestSettings) -> DocflowError:
     with pytest.raises(DocflowError) as caught:
-        await prepare_off_loop(document, settings=settings)
+        await prepare_off_loop(document, tenant_id="default", settings=settings)
     return caught.value
 
 
@@ -39,15 +39,21 @@ async def test_a_large_document_is_prepared_in_a_worker_thread(
 ) -> None:
     threads: list[str] = []
 
-    def recording(document: IncomingDocument, *, settings: IngestSettings) -> object:
+    def recording(
+        document: IncomingDocument, *, tenant_id: str, settings: IngestSettings
+    ) -> object:
         threads.append(threading.current_thread().name)
-        return prepare_document(document, settings=settings)
+        return prepare_document(document, tenant_id=tenant_id, settings=settings)
 
     monkeypatch.setattr(offload, "prepare_document", recording)
-    small = await prepare_off_loop(IncomingDocument(content="<i>short</i>"), settings=SETTINGS)
-    large = await prepare_off_loop(IncomingDocument(content="word " * 1000), settings=SETTINGS)
+    small = await prepare_off_loop(
+        IncomingDocument(content="<i>short</i>"), tenant_id="acme", settings=SETTINGS
+    )
+    large = await prepare_off_loop(
+        IncomingDocument(content="word " * 1000), tenant_id="acme", settings=SETTINGS
+    )
 
-    assert small.content == "short"
+    assert (small.content, small.tenant_id) == ("short", "acme")
     assert large.content.startswith("word word")
     assert threads[0] == threading.current_thread().name
     assert threads[1].startswith("sanitize")

@@ -58,7 +58,13 @@ class IncomingDocument(BaseModel):
     external_id: str | None = Field(default=None, examples=["ticket-4711"])
     content_type: ContentType = ContentType.PLAIN
     metadata: dict[str, MetadataValue] | None = Field(default=None, examples=[{"team": "sales"}])
-    tenant_id: str | None = Field(default=None, description="`default` when absent.")
+    tenant_id: str | None = Field(
+        default=None,
+        description=(
+            "REST: may be left out; the API key decides, and another tenant is refused (403 "
+            "`tenant_mismatch`). documents.incoming: the producer's tenant, `default` when absent."
+        ),
+    )
 
 
 class Event(BaseModel):

@@ -1,6 +1,9 @@
 """Rate limits per client, counted with `limits` and shared by every replica through Redis.
 
-Each client (remote address) gets `RATE_LIMIT_DEFAULT` requests across the whole API, checked
+A client is its API key on `/v1` (authentication runs before the limits and left the identity
+in the scope), so callers behind one NAT have a budget each and one key spread over many
+addresses has one; elsewhere (`/health`, `/docs`) a client is its remote address.
+Each client gets `RATE_LIMIT_DEFAULT` requests across the whole API, checked
 by a pure-ASGI middleware on every path but the exempt ones; a route may add a tighter budget
 of its own (ingest's uploads). Built on `limits` (slowapi's engine) through its public API:
 slowapi's middleware limits no route of an included router with current FastAPI, and what is
@@ -23,6 +26,8 @@ from limits.storage import Storage
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from docflow.common.errors import RateLimited, render_docflow_error
+from docflow.common.identity.keys import Identity
+from docflow.common.identity.middleware import IDENTITY_STATE
 from docflow.common.ratelimit_storage import SCHEME_PREFIX, BufferedRedisStorage
 from docflow.common.settings import CommonSettings
 
@@ -32,6 +37,16 @@ _DEFAULT_BUDGET = "global"  # the name its Redis keys have carried since the fir
 def client_address(scope: Scope) -> str:
     client = scope.get("client")
     return client[0] if client else "127.0.0.1"
+
+
+def rate_limit_client(scope: Scope) -> str:
+    """Who a request counts against: `key:<key id>` when authenticated, else its address.
+    (The prefix keeps a key id from ever naming the same counter as an address.)"""
+    state = scope.get("state")
+    identity = state.get(IDENTITY_STATE) if state is not None else None
+    if isinstance(identity, Identity):
+        return f"key:{identity.key_id}"
+    return client_address(scope)
 
 
 class Budget:
@@ -103,7 +118,8 @@ class RateLimits:
 
 
 class RateLimitMiddleware:
-    """Counts every HTTP request against the client's default budget, except on `exempt_paths`."""
+    """Counts every HTTP request against its client's default budget (`rate_limit_client`),
+    except on `exempt_paths`."""
 
     def __init__(
         self, app: ASGIApp, *, rate_limits: RateLimits, exempt_paths: Iterable[str]
@@ -115,7 +131,7 @@ class RateLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in self.exempt_paths:
             try:
-                self.budget.hit(client_address(scope))
+                self.budget.hit(rate_limit_client(scope))
             except RateLimited as refusal:
                 await render_docflow_error(refusal)(scope, receive, send)
                 return

@@ -50,7 +50,9 @@ def build_specification(settings: IngestSettings) -> Specification:
         description=(
             "Upstream systems publish documents here; ingest consumes them (consumer group "
             f"`{settings.consumer_group}`), stores each once per tenant and content, and "
-            "publishes DocumentIngested. Invalid messages go to the dead-letter topic."
+            "publishes DocumentIngested. The producer's `tenant_id` stands (`default` when "
+            "absent) if it is a tenant name (`^[a-z0-9][a-z0-9_-]{0,62}$`). Invalid messages "
+            "go to the dead-letter topic (`error.type` names the reason, e.g. `invalid_tenant`)."
         ),
     )
     async def incoming(document: IncomingDocumentModel) -> None:

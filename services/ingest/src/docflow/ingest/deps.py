@@ -19,9 +19,11 @@ from starlette.applications import Starlette
 
 from docflow.common.clients import MongoDocument
 from docflow.ingest.documents.idempotency import IdempotencyStore
+from docflow.ingest.documents.quota import TenantQuota
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads.extraction import Extractor
+from docflow.ingest.uploads.slots import UploadSlots
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class IngestServices:
     store: DocumentStore
     extractor: Extractor
     idempotency: IdempotencyStore
+    quota: TenantQuota
+    upload_slots: UploadSlots
 
 
 def services_of(app: Starlette) -> IngestServices:
@@ -56,7 +60,17 @@ async def get_extractor(request: Request) -> Extractor:
     return services_of(request.app).extractor
 
 
+async def get_quota(request: Request) -> TenantQuota:
+    return services_of(request.app).quota
+
+
+async def get_upload_slots(request: Request) -> UploadSlots:
+    return services_of(request.app).upload_slots
+
+
 SettingsDep = Annotated[IngestSettings, Depends(get_settings)]
 StoreDep = Annotated[DocumentStore, Depends(get_store)]
 IdempotencyDep = Annotated[IdempotencyStore, Depends(get_idempotency)]
 ExtractorDep = Annotated[Extractor, Depends(get_extractor)]
+QuotaDep = Annotated[TenantQuota, Depends(get_quota)]
+UploadSlotsDep = Annotated[UploadSlots, Depends(get_upload_slots)]

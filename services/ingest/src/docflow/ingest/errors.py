@@ -8,7 +8,9 @@ from __future__ import annotations
 from docflow.common.errors import (
     BadRequest,
     Conflict,
+    DocflowError,
     PayloadTooLarge,
+    RateLimited,
     ServiceUnavailable,
     UnprocessableContent,
     UnsupportedMediaType,
@@ -50,8 +52,30 @@ class InvalidMetadata(UnprocessableContent):
 
 
 class InvalidTenant(UnprocessableContent):
+    """Only for documents.incoming: a REST caller's tenant is its API key's."""
+
     code = "invalid_tenant"
-    default_message = "tenant_id must be 1-64 characters of letters, digits, '.', '_' or '-'."
+    default_message = (
+        "tenant_id must be a tenant name: lower-case letters, digits, '_' and '-', "
+        "starting with a letter or digit, at most 63 characters."
+    )
+
+
+class TenantMismatch(DocflowError):
+    status_code, code = 403, "tenant_mismatch"
+    default_message = (
+        "tenant_id differs from the tenant of the API key; leave it out, or send the key's tenant."
+    )
+
+
+class TenantQuotaExceeded(RateLimited):
+    code = "tenant_quota_exceeded"
+    default_message = "The tenant's documents for today (UTC) are used up."
+
+
+class TooManyUploads(RateLimited):
+    code = "too_many_uploads"
+    default_message = "The tenant has as many uploads in progress as allowed; retry when one ends."
 
 
 class BatchTooLarge(UnprocessableContent):

@@ -29,6 +29,7 @@ from docflow.ingest.documents import lane
 from docflow.ingest.documents import router as documents
 from docflow.ingest.documents.idempotency import IdempotencyStore
 from docflow.ingest.documents.outbox import Outbox
+from docflow.ingest.documents.quota import TenantQuota
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.errors import StorageUnavailable
@@ -36,6 +37,7 @@ from docflow.ingest.openapi import register_schemas
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads import router as uploads
 from docflow.ingest.uploads.extraction import Extractor
+from docflow.ingest.uploads.slots import UploadSlots
 from docflow.ingest.upstream.handlers import IncomingProcessor, register_incoming
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,11 @@ docflow's front door. Documents arrive as JSON (`POST /v1/documents`, `/v1/docum
 as files (`POST /v1/documents/upload`: txt, md, html, pdf, docx) or on the Kafka topic
 `documents.incoming`. Each is validated, sanitized (markup and control characters removed,
 NFC), stored once per tenant and content, and queued for analysis.
+
+The API key decides the tenant: a `tenant_id` in a body or form may be left out, and one that
+names another tenant is refused (403 `tenant_mismatch`). Each tenant may store
+`TENANT_DOCUMENTS_PER_DAY` new documents per UTC day (429 `tenant_quota_exceeded`) and run
+`UPLOADS_PER_TENANT` uploads at once (429 `too_many_uploads`); rate limits count per API key.
 
 Every response is the envelope `{success, data, error, meta}`. Retries are safe: resubmitted
 content returns the first document (`duplicate: true`), and an `Idempotency-Key` header replays
@@ -88,6 +95,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store=store,
         extractor=extractor,
         idempotency=IdempotencyStore(redis, settings),
+        quota=TenantQuota(
+            redis, prefix=settings.redis_key_prefix, per_day=settings.tenant_documents_per_day
+        ),
+        upload_slots=UploadSlots(settings.uploads_per_tenant),
     )
     background: list[asyncio.Task[None]] = []
     try:

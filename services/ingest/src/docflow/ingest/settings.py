@@ -72,6 +72,11 @@ class IngestSettings(CommonSettings):
 
     # Uploads cost a parse each, so they get a tighter per-client limit than the default.
     rate_limit_upload: str = "120/minute"
+    # New documents one tenant may store through the REST API per UTC day; 0: unlimited.
+    tenant_documents_per_day: int = Field(default=0, ge=0)
+    # Uploads of one tenant in progress at once in this process; 0: unlimited. More are
+    # refused at once (no queue), so one tenant cannot hold every worker and its memory.
+    uploads_per_tenant: int = Field(default=4, ge=0)
 
     # The consumer of documents.incoming (the topic suffix is appended to the group id).
     ingest_consumer_group: str = "docflow-ingest"

@@ -10,8 +10,10 @@ from pydantic import ValidationError
 
 from docflow.common.errors import DocflowError
 from docflow.common.events import IncomingDocument
+from docflow.ingest.documents.quota import TenantQuota
 from docflow.ingest.documents.service import ingest_document
 from docflow.ingest.documents.store import DocumentStore
+from docflow.ingest.documents.tenancy import check_claim
 from docflow.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
@@ -37,8 +39,10 @@ async def ingest_item(
     index: int,
     raw: Any,
     *,
+    tenant_id: str,
     settings: IngestSettings,
     store: DocumentStore,
+    quota: TenantQuota,
 ) -> dict[str, Any]:
     try:
         document = IncomingDocument.model_validate(raw)
@@ -51,11 +55,14 @@ async def ingest_item(
             details=validation_details(exc),
         )
     try:
+        check_claim(tenant_id, document.tenant_id)
         outcome = await ingest_document(
             document=document,
+            tenant_id=tenant_id,
             origin="api",
             settings=settings,
             store=store,
+            quota=quota,
         )
     except DocflowError as exc:
         return _failed(
@@ -76,23 +83,20 @@ async def ingest_item(
 async def ingest_batch(
     items: list[Any],
     *,
+    tenant_id: str,
     settings: IngestSettings,
     store: DocumentStore,
+    quota: TenantQuota,
 ) -> dict[str, Any]:
+    """Every item under the caller's `tenant_id`; an item naming another tenant is refused."""
     gate = asyncio.Semaphore(_ITEM_CONCURRENCY)
 
     async def bounded(index: int, raw: Any) -> dict[str, Any]:
         async with gate:
-            return await ingest_item(index, raw, settings=settings, store=store)
+            return await ingest_item(
+                index, raw, tenant_id=tenant_id, settings=settings, store=store, quota=quota
+            )
 
     results = await asyncio.gather(*(bounded(i, raw) for i, raw in enumerate(items)))
     accepted = sum(1 for result in results if result["success"])
     return {"accepted": accepted, "rejected": len(results) - accepted, "items": results}
-
-
-def batch_tenant(items: list[Any]) -> str | None:
-    """The tenant an Idempotency-Key of a batch is scoped to: the first item's."""
-    first = items[0] if items else None
-    if isinstance(first, dict) and isinstance(first.get("tenant_id"), str):
-        return str(first["tenant_id"])
-    return None

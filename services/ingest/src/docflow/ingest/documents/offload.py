@@ -48,19 +48,19 @@ def text_size(document: IncomingDocument) -> int:
 
 
 async def prepare_off_loop(
-    document: IncomingDocument, *, settings: IngestSettings
+    document: IncomingDocument, *, tenant_id: str, settings: IngestSettings
 ) -> PreparedDocument:
     """prepare_document, in a worker thread when the document is large enough to matter."""
     if (
         text_size(document) <= settings.sanitize_inline_chars
         or len(document.content) > settings.max_content_chars  # refused at once, unread
     ):
-        return prepare_document(document, settings=settings)
+        return prepare_document(document, tenant_id=tenant_id, settings=settings)
     started = threading.Event()
 
     def job() -> PreparedDocument:
         started.set()
-        return prepare_document(document, settings=settings)
+        return prepare_document(document, tenant_id=tenant_id, settings=settings)
 
     loop = asyncio.get_running_loop()
     future = loop.run_in_executor(_executor(settings.sanitize_workers), job)

@@ -67,15 +67,13 @@ class DocumentRepository:
                     )
         return results
 
+    # Every query of a tenant's documents takes the tenant (keyword-only, required); the outbox
+    # queries below are the service's own bookkeeping across tenants.
     async def find_by_hash(self, *, tenant_id: str, content_hash: str) -> MongoDocument | None:
         async with _storage_errors():
             return await self.documents.find_one(
                 {"tenant_id": tenant_id, "content_hash": content_hash}, _SUMMARY
             )
-
-    async def document_exists(self, document_id: str) -> bool:
-        async with _storage_errors():
-            return await self.documents.find_one({"_id": document_id}, {"_id": 1}) is not None
 
     async def save_checkpoint(
         self, replica: str, *, safe_before: datetime, heartbeat: datetime

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from starlette.responses import Response
 
-from docflow.common.documents import DEFAULT_TENANT
 from docflow.common.envelope import APIResponse, error_responses
 from docflow.common.events import IncomingDocument
+from docflow.common.identity import TenantDep
 from docflow.ingest.bodylimit import bounded_body_route
-from docflow.ingest.deps import IdempotencyDep, SettingsDep, StoreDep, services_of
-from docflow.ingest.documents.batch import batch_tenant, ingest_batch
+from docflow.ingest.deps import IdempotencyDep, QuotaDep, SettingsDep, StoreDep, services_of
+from docflow.ingest.documents.batch import ingest_batch
 from docflow.ingest.documents.idempotency import (
     IDEMPOTENCY_HEADER,
     fingerprint,
@@ -55,6 +55,24 @@ _DUPLICATE = {
     "model": APIResponse[IngestResult],
     "description": "The tenant already has this content: the existing id, `duplicate: true`.",
 }
+TENANT_RULE = (
+    "The document is stored under the API key's tenant. `tenant_id` may be left out; a value "
+    "other than the key's tenant is refused with 403 `tenant_mismatch`."
+)
+QUOTA_RULE = (
+    "Each new document counts against the tenant's `TENANT_DOCUMENTS_PER_DAY` (UTC days; "
+    "duplicates are free): past it, 429 `tenant_quota_exceeded` with `Retry-After` until "
+    "midnight UTC."
+)
+_SUBMIT_DESCRIPTION = (
+    "Store a document once per tenant and content, then queue it for analysis.\n\n"
+    f"{TENANT_RULE} {QUOTA_RULE}"
+)
+_BATCH_DESCRIPTION = (
+    "Ingest each item on its own; one result per item, in order, bad items included.\n\n"
+    f"{TENANT_RULE} {QUOTA_RULE} In a batch both are the item's own error (`status` 403 or "
+    "429); the other items go on."
+)
 _EXAMPLES: dict[str, Any] = {
     "plain": {"summary": "A plain-text document", "value": INCOMING_EXAMPLE},
     "html": {
@@ -68,8 +86,9 @@ _EXAMPLES: dict[str, Any] = {
     "",
     status_code=202,
     response_model=APIResponse[IngestResult],
-    responses={200: _DUPLICATE, **error_responses(400, 409, 413, 422, 429, 503)},
+    responses={200: _DUPLICATE, **error_responses(400, 403, 409, 413, 422, 429, 503)},
     summary="Submit one document",
+    description=_SUBMIT_DESCRIPTION,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -98,11 +117,14 @@ async def create_document(request: Request) -> Response:
     response_model=APIResponse[BatchResult],
     responses=error_responses(400, 409, 413, 422, 429),
     summary="Submit up to 100 documents",
+    description=_BATCH_DESCRIPTION,
 )
 async def create_documents_batch(
     batch: RawBatchRequest,
+    tenant_id: TenantDep,
     settings: SettingsDep,
     store: StoreDep,
+    quota: QuotaDep,
     idempotency: IdempotencyDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -117,13 +139,15 @@ async def create_documents_batch(
         )
 
     async def action() -> tuple[int, Any]:
-        result = await ingest_batch(batch.documents, settings=settings, store=store)
+        result = await ingest_batch(
+            batch.documents, tenant_id=tenant_id, settings=settings, store=store, quota=quota
+        )
         return 202, result
 
     return await respond_idempotently(
         store=idempotency,
         key=idempotency_key,
-        tenant_id=batch_tenant(batch.documents) or DEFAULT_TENANT,
+        tenant_id=tenant_id,
         body_fingerprint=fingerprint(batch.documents) if idempotency_key else "",
         action=action,
     )

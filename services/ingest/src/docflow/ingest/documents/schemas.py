@@ -87,5 +87,5 @@ class RawBatchRequest(BaseModel):
     documents: list[Any] = Field(
         description="Up to 100 IncomingDocument objects; an invalid item gets its own error.",
         json_schema_extra={"items": {"$ref": "#/components/schemas/IncomingDocument"}},
-        examples=[[INCOMING_EXAMPLE, {"content": "Second document.", "tenant_id": "acme"}]],
+        examples=[[INCOMING_EXAMPLE, {"content": "Second document."}]],
     )

@@ -15,32 +15,39 @@ from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import Receive, Scope
 
-from docflow.common.documents import DEFAULT_TENANT
 from docflow.common.events import IncomingDocument
 from docflow.ingest.bodylimit import read_bounded_body
 from docflow.ingest.deps import IngestServices
 from docflow.ingest.documents.idempotency import fingerprint, respond_idempotently
 from docflow.ingest.documents.service import ingest_document
+from docflow.ingest.documents.tenancy import request_tenant
 
 
 async def submit_document(
     scope: Scope, receive: Receive, *, services: IngestServices, idempotency_key: str | None
 ) -> Response:
-    """Read the body (at most `max_json_body_bytes`), store the document, answer 202 or 200."""
+    """Read the body (at most `max_json_body_bytes`), store the document under the caller's
+    tenant, answer 202 or 200."""
     settings = services.settings
     body = await read_bounded_body(scope, receive, settings.max_json_body_bytes)
     document = parse_document(body)
+    tenant_id = request_tenant(scope, document.tenant_id)
 
     async def action() -> tuple[int, Any]:
         outcome = await ingest_document(
-            document=document, origin="api", settings=settings, store=services.store
+            document=document,
+            tenant_id=tenant_id,
+            origin="api",
+            settings=settings,
+            store=services.store,
+            quota=services.quota,
         )
         return outcome.status_code, outcome.as_data()
 
     return await respond_idempotently(
         store=services.idempotency,
         key=idempotency_key,
-        tenant_id=document.tenant_id or DEFAULT_TENANT,
+        tenant_id=tenant_id,
         body_fingerprint=fingerprint(document.model_dump(mode="json")) if idempotency_key else "",
         action=action,
     )

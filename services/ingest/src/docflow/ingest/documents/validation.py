@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 
 from inscriptis import get_text
 
-from docflow.common.documents import DEFAULT_TENANT, ContentType, MetadataValue
+from docflow.common.documents import ContentType, MetadataValue
 from docflow.common.events import IncomingDocument
 from docflow.common.sanitize import sanitize_line, sanitize_text
 from docflow.ingest.documents.schemas import PreparedDocument
@@ -22,11 +21,9 @@ from docflow.ingest.errors import (
     EmptyContent,
     FieldTooLong,
     InvalidMetadata,
-    InvalidTenant,
 )
 from docflow.ingest.settings import IngestSettings
 
-_TENANT = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Short fields: sanitization never grows text by more than NFC's small expansions, so anything
 # this far over the limit is refused unread (a few kilobytes at most: cheap either way).
 _PRECHECK_FACTOR = 4
@@ -80,14 +77,6 @@ def _too_long(field: str, limit: int) -> FieldTooLong:
         f"`{field}` is longer than {limit} characters.",
         details={"field": field, "max_chars": limit},
     )
-
-
-def prepare_tenant(tenant_id: str | None) -> str:
-    if tenant_id is None:
-        return DEFAULT_TENANT
-    if not _TENANT.match(tenant_id):
-        raise InvalidTenant()
-    return tenant_id
 
 
 def prepare_metadata(
@@ -157,9 +146,13 @@ def _bad_value(key: str, problem: str) -> InvalidMetadata:
     return InvalidMetadata(f"metadata value of {key!r} {problem}.", details={"key": key})
 
 
-def prepare_document(document: IncomingDocument, *, settings: IngestSettings) -> PreparedDocument:
-    """Validate limits and sanitize every field; raises a specific error for the first problem."""
-    tenant_id = prepare_tenant(document.tenant_id)
+def prepare_document(
+    document: IncomingDocument, *, tenant_id: str, settings: IngestSettings
+) -> PreparedDocument:
+    """Validate limits and sanitize every field; raises a specific error for the first problem.
+
+    `tenant_id` is decided by the caller (tenancy.py), never read from the document here.
+    """
     title = prepare_line(document.title, field="title", limit=settings.max_title_chars)
     source = prepare_line(document.source, field="source", limit=settings.max_field_chars)
     external_id = prepare_line(

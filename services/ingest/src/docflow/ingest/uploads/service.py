@@ -7,6 +7,7 @@ from pathlib import PurePosixPath
 
 from docflow.common.documents import ContentType, MetadataValue
 from docflow.common.events import IncomingDocument
+from docflow.ingest.documents.quota import TenantQuota
 from docflow.ingest.documents.schemas import IngestOutcome
 from docflow.ingest.documents.service import ingest_document
 from docflow.ingest.documents.store import DocumentStore
@@ -42,7 +43,6 @@ def _as_document(form: UploadForm, kind: FileKind, extracted: Extracted) -> Inco
         title=title,
         source=form.fields.get("source"),
         external_id=form.fields.get("external_id"),
-        tenant_id=form.fields.get("tenant_id"),
         content_type=content_type,
         metadata=metadata,
     )
@@ -51,9 +51,11 @@ def _as_document(form: UploadForm, kind: FileKind, extracted: Extracted) -> Inco
 async def ingest_upload(
     *,
     form: UploadForm,
+    tenant_id: str,
     settings: IngestSettings,
     extractor: Extractor,
     store: DocumentStore,
+    quota: TenantQuota,
 ) -> IngestOutcome:
     kind = declared_kind(form.file_name, form.content_type)
     if not form.data:
@@ -63,9 +65,11 @@ async def ingest_upload(
     try:
         return await ingest_document(
             document=_as_document(form, kind, extracted),
+            tenant_id=tenant_id,
             origin="upload",
             settings=settings,
             store=store,
+            quota=quota,
         )
     except EmptyContent:
         raise EmptyDocument() from None

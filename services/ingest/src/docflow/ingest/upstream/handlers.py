@@ -91,15 +91,19 @@ class IncomingProcessor:
     async def _process_one(self, record: Record) -> Outcome:
         position = (record.topic, record.partition, record.offset)
         try:
-            document = parse_incoming(record.value, settings=self.settings)
+            incoming = parse_incoming(record.value, settings=self.settings)
         except Rejected as rejected:
             return await self._dead_letter(record, rejected.code, rejected.message)
         try:
             outcome = await ingest_document(
-                document=document,
+                document=incoming.document,
+                tenant_id=incoming.tenant_id,
                 origin="kafka",
                 settings=self.settings,
                 store=self.store,
+                # Not counted: upstream producers are trusted, and a refusal could only be
+                # dead-lettered (README, "Tenants").
+                quota=None,
                 # The offset is committed next: the event must be out first.
                 await_publish=True,
                 # A redelivery publishes a stored-but-unpublished document at once.

@@ -1,15 +1,20 @@
-"""From the raw bytes of a `documents.incoming` message to an IncomingDocument, or a reason why not.
+"""From the raw bytes of a `documents.incoming` message to an IncomingDocument and its tenant,
+or a reason why not.
 
 A rejected message is dead-lettered with its reason's code as `error.type`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import orjson
 from pydantic import ValidationError
 
 from docflow.common.events import IncomingDocument
 from docflow.ingest.documents.batch import validation_details
+from docflow.ingest.documents.tenancy import upstream_tenant
+from docflow.ingest.errors import InvalidTenant
 from docflow.ingest.settings import IngestSettings
 
 
@@ -22,7 +27,13 @@ class Rejected(Exception):
         self.message = message
 
 
-def parse_incoming(value: bytes | None, *, settings: IngestSettings) -> IncomingDocument:
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    document: IncomingDocument
+    tenant_id: str  # the producer's, checked (`default` when absent)
+
+
+def parse_incoming(value: bytes | None, *, settings: IngestSettings) -> Incoming:
     if not value:
         raise Rejected("empty_message", "The message has no value.")
     if len(value) > settings.max_message_bytes:
@@ -41,10 +52,14 @@ def parse_incoming(value: bytes | None, *, settings: IngestSettings) -> Incoming
     if not isinstance(payload, dict):
         raise Rejected("validation_error", "The message must be a JSON object.")
     try:
-        return IncomingDocument.model_validate(payload)
+        document = IncomingDocument.model_validate(payload)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(item['loc']) or 'body'}: {item['msg']}" for item in validation_details(exc)
         )
         message = f"The message is not an IncomingDocument: {problems}"
         raise Rejected("validation_error", message) from None
+    try:
+        return Incoming(document=document, tenant_id=upstream_tenant(document.tenant_id))
+    except InvalidTenant as exc:
+        raise Rejected(exc.code, exc.message) from None
