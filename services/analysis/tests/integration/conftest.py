@@ -125,6 +125,13 @@ class FakeOpenAIServer:
             result: dict[str, Any] = response.json()
             return result
 
+    async def received(self) -> list[list[str]]:
+        """The documents of each request the server received (chat and batch lines)."""
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{self.port}/_admin/received")
+            requests: list[list[str]] = response.json()["requests"]
+            return requests
+
     async def configure(self, **patch: Any) -> None:
         async with httpx.AsyncClient() as client:
             response = await client.post(f"http://127.0.0.1:{self.port}/_admin/config", json=patch)

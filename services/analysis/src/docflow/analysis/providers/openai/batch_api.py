@@ -72,6 +72,7 @@ class BatchApiClient:
             requests.append(
                 {
                     "custom_id": custom_id,
+                    "tenant_id": plan.tenant_id,
                     "document_ids": [d.document_id for d in plan.documents],
                     "weights": [self._packer.document_tokens(d) for d in plan.documents],
                     "truncated": [d.document_id for d in plan.documents if d.truncated],
