@@ -87,7 +87,7 @@ async def test_real_time_requests_hold_one_tenant_each(
 ) -> None:
     server = fake_openai()
     use_fake(server, MAX_DOCUMENTS_PER_REQUEST="16")
-    documents = await _interleaved(insert_documents, per_tenant=4)
+    documents = await _interleaved(insert_documents, per_tenant=8)
 
     await _analyze_all(
         documents=documents,
@@ -116,7 +116,7 @@ async def test_batch_api_requests_hold_one_tenant_each(
 ) -> None:
     server = fake_openai("--batch-complete-after-s", "0.3")
     use_fake(server, ANALYSIS_MODE="batch", BATCH_POLL_INTERVAL_S="0.3")
-    documents = await _interleaved(insert_documents, per_tenant=4)
+    documents = await _interleaved(insert_documents, per_tenant=8)
 
     await _analyze_all(
         documents=documents,
