@@ -5,37 +5,42 @@ through; nothing is failed, deferred or dead-lettered."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
-from docflow.analysis.main import create_app
-from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import DOCUMENTS
 from docflow.common.events import Topic
 from docflow.testing import Isolation, collect_messages
 
-from .conftest import FakeOpenAIServer
+from .conftest import FakeOpenAIServer, Insert, Mongo, Publish, Until, running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-Mongo = AsyncMongoClient[dict[str, Any]]
-Insert = Callable[..., Awaitable[list[dict[str, Any]]]]
-Publish = Callable[..., Awaitable[None]]
-Until = Callable[..., Awaitable[bool]]
+Collection = AsyncCollection[dict[str, Any]]
+TINY_CAP = "0.000001"  # USD: one document's answer reaches it
 
 
-@asynccontextmanager
-async def running_app() -> AsyncIterator[FastAPI]:
-    application = create_app(AnalysisSettings())
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
-        yield application
+def analyzed(documents: Collection, count: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await documents.count_documents({"status": "analyzed"}) == count
+
+    return check
+
+
+async def raise_the_cap_and_finish(
+    *, monkeypatch: pytest.MonkeyPatch, documents: Collection, isolation: Isolation, until: Until
+) -> None:
+    """A replica started with a higher cap analyzes every document that waited; none of
+    them was failed, deferred or dead-lettered."""
+    total = await documents.count_documents({})
+    monkeypatch.setenv("LLM_SPEND_CAP_USD_PER_DAY", "100")
+    async with running_app():
+        assert await until(analyzed(documents, total), timeout_s=60)
+    assert await collect_messages(isolation.topic(Topic.DLQ), count=1, timeout_s=2) == []
 
 
 async def test_documents_over_the_cap_wait_for_a_higher_cap_and_none_is_lost(
@@ -51,22 +56,16 @@ async def test_documents_over_the_cap_wait_for_a_higher_cap_and_none_is_lost(
     until: Until,
 ) -> None:
     server = fake_openai()
-    # A millionth of a dollar: one document's answer reaches it. Polls are held 1 s at a time.
-    use_fake(server, LLM_SPEND_CAP_USD_PER_DAY="0.000001", QUOTA_PROBE_INTERVAL_S="0.5")
+    # Polls are held 1 s at a time.
+    use_fake(server, LLM_SPEND_CAP_USD_PER_DAY=TINY_CAP, QUOTA_PROBE_INTERVAL_S="0.5")
     # One document: it cannot be split over polls (partitions), so it is analyzed in full.
     first = await insert_documents(["Acme opened a new store."])
     later = await insert_documents([f"Globex closed plant number {i}." for i in range(3)])
     documents = mongo_client[isolation.database][DOCUMENTS]
 
-    def analyzed(count: int) -> Callable[[], Awaitable[bool]]:
-        async def check() -> bool:
-            return await documents.count_documents({"status": "analyzed"}) == count
-
-        return check
-
     async with running_app():
         await publish_ingested(first)
-        assert await until(analyzed(1), timeout_s=60)
+        assert await until(analyzed(documents, 1), timeout_s=60)
         await publish_ingested(later)
 
         async def cap_reached() -> bool:
@@ -80,12 +79,9 @@ async def test_documents_over_the_cap_wait_for_a_higher_cap_and_none_is_lost(
         waiting = {"_id": {"$in": [d["_id"] for d in later]}, "status": "queued"}
         assert await documents.count_documents(waiting) == 3
 
-    monkeypatch.setenv("LLM_SPEND_CAP_USD_PER_DAY", "100")
-    async with running_app():
-        assert await until(analyzed(4), timeout_s=60)
-
-    assert await documents.count_documents({"status": {"$in": ["failed", "deferred"]}}) == 0
-    assert await collect_messages(isolation.topic(Topic.DLQ), count=1, timeout_s=2) == []
+    await raise_the_cap_and_finish(
+        monkeypatch=monkeypatch, documents=documents, isolation=isolation, until=until
+    )
 
 
 async def test_batch_api_mode_submits_no_batch_job_over_the_cap(
@@ -104,7 +100,7 @@ async def test_batch_api_mode_submits_no_batch_job_over_the_cap(
     # The first batch job's reservation alone is over the cap.
     use_fake(
         server,
-        LLM_SPEND_CAP_USD_PER_DAY="0.000001",
+        LLM_SPEND_CAP_USD_PER_DAY=TINY_CAP,
         ANALYSIS_MODE="batch",
         BATCH_POLL_INTERVAL_S="0.3",
     )
@@ -114,11 +110,7 @@ async def test_batch_api_mode_submits_no_batch_job_over_the_cap(
 
     async with running_app():
         await publish_ingested(first)
-
-        async def first_analyzed() -> bool:
-            return await database[DOCUMENTS].count_documents({"status": "analyzed"}) == 1
-
-        assert await until(first_analyzed, timeout_s=60)
+        assert await until(analyzed(database[DOCUMENTS], 1), timeout_s=60)
         await publish_ingested(later)
 
         async def later_queued() -> bool:
@@ -128,13 +120,6 @@ async def test_batch_api_mode_submits_no_batch_job_over_the_cap(
         await asyncio.sleep(1.5)  # several runner rounds
         assert (await server.stats())["batches_created"] == 1
 
-    monkeypatch.setenv("LLM_SPEND_CAP_USD_PER_DAY", "100")
-    async with running_app():
-
-        async def all_analyzed() -> bool:
-            return await database[DOCUMENTS].count_documents({"status": "analyzed"}) == 4
-
-        assert await until(all_analyzed, timeout_s=60)
-
-    assert await database[DOCUMENTS].count_documents({"status": {"$ne": "analyzed"}}) == 0
-    assert await collect_messages(isolation.topic(Topic.DLQ), count=1, timeout_s=2) == []
+    await raise_the_cap_and_finish(
+        monkeypatch=monkeypatch, documents=database[DOCUMENTS], isolation=isolation, until=until
+    )

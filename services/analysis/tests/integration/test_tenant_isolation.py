@@ -4,38 +4,21 @@ Batch API."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from pymongo import AsyncMongoClient
 
-from docflow.analysis.main import create_app
-from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import DOCUMENTS
 from docflow.testing import Isolation
 
-from .conftest import FakeOpenAIServer
+from .conftest import FakeOpenAIServer, Insert, Mongo, Publish, Until, running_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-Mongo = AsyncMongoClient[dict[str, Any]]
-Insert = Callable[..., Awaitable[list[dict[str, Any]]]]
-Publish = Callable[..., Awaitable[None]]
-Until = Callable[..., Awaitable[bool]]
 
 TENANTS = ("acme", "globex", "initech")
 MARKER = re.compile(r"tenant (\w+) memo")
-
-
-@asynccontextmanager
-async def running_app() -> AsyncIterator[FastAPI]:
-    application = create_app(AnalysisSettings())
-    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
-        yield application
 
 
 async def _interleaved(insert_documents: Insert, per_tenant: int) -> list[dict[str, Any]]:
