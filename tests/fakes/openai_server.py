@@ -19,7 +19,9 @@ or in-process from a test::
         client = AsyncOpenAI(base_url=server.base_url, api_key="test")
 
 With no flag it enforces no limit and injects no fault. ``POST /_admin/config`` changes the config
-at runtime, ``GET /_admin/stats`` reports counters and ``POST /_admin/reset`` clears them.
+at runtime, ``GET /_admin/stats`` reports counters, ``GET /_admin/received`` the documents of each
+request received (chat completions and batch lines, the most recent 1,000) and
+``POST /_admin/reset`` clears both.
 """
 
 from __future__ import annotations
@@ -759,6 +761,14 @@ class FakeOpenAI:
         self.rng = random.Random(self.config.seed)
         self.limiter = RateLimiter(self.config)
         self.stats = Stats()
+        # The documents of each request, as the model would see them: tests check what was sent.
+        self.received: deque[list[str]] = deque(maxlen=1000)
+
+    def receive(self, body: JSON) -> list[tuple[int, str]]:
+        """The documents of one request, recorded."""
+        documents = extract_documents(user_text(body))
+        self.received.append([text for _, text in documents])
+        return documents
 
     def update_config(self, patch: JSON) -> None:
         old, self.config = self.config, patch_config(self.config, patch)
@@ -772,6 +782,7 @@ class FakeOpenAI:
     async def complete(self, raw: bytes, stats: Stats) -> JSON:
         """Answer one request; ``stats`` is the Stats current when it arrived (reset-safe)."""
         body = parse_completion_request(raw)
+        documents = self.receive(body)
         if self.config.quota_exhausted:
             stats.rate_limited["insufficient_quota"] += 1
             raise quota_error()
@@ -782,7 +793,6 @@ class FakeOpenAI:
             stats.rate_limited[err.body["error"]["type"]] += 1
             raise
         draws = FaultDraws.draw(self.rng)
-        documents = extract_documents(user_text(body))
         await self._delay(len(documents), draws)
         completion = build_completion(body, documents, self.config, draws)
         stats.record_answer(completion, len(documents))
@@ -958,7 +968,7 @@ class FakeOpenAI:
             )
         try:
             body = parse_completion_request(orjson.dumps(request["body"]))
-            documents = extract_documents(user_text(body))
+            documents = self.receive(body)
             completion = build_completion(body, documents, self.config, FaultDraws.draw(self.rng))
         except ApiError as err:
             return batch_line_response(custom_id, err.status, err.body)
@@ -1147,6 +1157,10 @@ def admin_router() -> APIRouter:
     @router.get("/stats")
     async def get_stats(request: Request) -> JSON:
         return fake_of(request).stats.snapshot()
+
+    @router.get("/received")
+    async def get_received(request: Request) -> JSON:
+        return {"requests": list(fake_of(request).received)}
 
     @router.post("/reset")
     async def reset(request: Request) -> JSON:

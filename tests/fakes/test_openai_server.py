@@ -445,6 +445,17 @@ async def test_stats_count_requests_documents_and_tokens(
     assert stats["documents_per_request"] == []
 
 
+async def test_received_lists_each_requests_documents(
+    client: AsyncOpenAI, http: httpx2.AsyncClient
+) -> None:
+    await complete(client, user_message("a", "b"))
+    await complete(client, user_message("c"))
+    assert (await http.get("/_admin/received")).json() == {"requests": [["a", "b"], ["c"]]}
+
+    await http.post("/_admin/reset")
+    assert (await http.get("/_admin/received")).json() == {"requests": []}
+
+
 async def test_admin_config_validates_the_patch(http: httpx2.AsyncClient) -> None:
     bad_field = await http.post("/_admin/config", json={"no_such_knob": 1})
     assert bad_field.status_code == 400

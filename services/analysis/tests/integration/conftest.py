@@ -8,20 +8,36 @@ import hashlib
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from pymongo import AsyncMongoClient
 
+from docflow.analysis.main import create_app
+from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import DEFAULT_TENANT, DOCUMENTS
 from docflow.common.events import DocumentIngested, Topic, new_id
 from docflow.testing import Isolation, free_port, produce_raw
 
 Mongo = AsyncMongoClient[dict[str, Any]]
+Insert = Callable[..., Awaitable[list[dict[str, Any]]]]
+Publish = Callable[..., Awaitable[None]]
+Until = Callable[..., Awaitable[bool]]
+
+
+@asynccontextmanager
+async def running_app() -> AsyncIterator[FastAPI]:
+    """The analysis service on the settings of the test's environment, lifespan and all."""
+    application = create_app(AnalysisSettings())
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
+        yield application
 
 
 def stored_document(content: str, *, tenant_id: str = DEFAULT_TENANT) -> dict[str, Any]:
@@ -124,6 +140,13 @@ class FakeOpenAIServer:
             response = await client.get(f"http://127.0.0.1:{self.port}/_admin/stats")
             result: dict[str, Any] = response.json()
             return result
+
+    async def received(self) -> list[list[str]]:
+        """The documents of each request the server received (chat and batch lines)."""
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{self.port}/_admin/received")
+            requests: list[list[str]] = response.json()["requests"]
+            return requests
 
     async def configure(self, **patch: Any) -> None:
         async with httpx.AsyncClient() as client:

@@ -123,3 +123,60 @@ def test_completion_reserve_follows_observed_result_length_within_bounds() -> No
 
     estimator.observe_completion(tokens=1000, documents=5, truncated=True)
     assert estimator.completion_reserve(ceiling=300) == 300  # cut off: reserve more
+
+
+def _mixed(count: int, *, tenants: int, chars: int = 200) -> list[DocumentInput]:
+    """Documents of `tenants` tenants, mixed uniformly (round robin) in arrival order."""
+    return [DocumentInput(f"d{i}", f"t{i % tenants}", "x" * chars) for i in range(count)]
+
+
+def test_no_request_mixes_tenants() -> None:
+    plans = _packer().pack(_mixed(30, tenants=3))
+
+    assert all({d.tenant_id for d in p.documents} == {p.tenant_id} for p in plans)
+    assert len(plans) >= 3
+    assert sorted(d.document_id for p in plans for d in p.documents) == sorted(
+        f"d{i}" for i in range(30)
+    )
+
+
+def test_one_tenants_documents_still_share_requests() -> None:
+    plans = _packer().pack(_mixed(12, tenants=2))
+    assert [(p.tenant_id, len(p.documents)) for p in plans] == [
+        ("t0", 5),
+        ("t0", 1),
+        ("t1", 5),
+        ("t1", 1),
+    ]
+
+
+def test_a_tenant_keeps_its_documents_in_arrival_order() -> None:
+    (first, second) = _packer().pack(_mixed(6, tenants=2))
+    assert [d.document_id for d in first.documents] == ["d0", "d2", "d4"]
+    assert [d.document_id for d in second.documents] == ["d1", "d3", "d5"]
+
+
+def test_retries_alone_carry_their_tenant() -> None:
+    plans = _packer().pack(_mixed(4, tenants=2), alone=True)
+    assert [(p.tenant_id, [d.document_id for d in p.documents]) for p in plans] == [
+        ("t0", ["d0"]),
+        ("t0", ["d2"]),
+        ("t1", ["d1"]),
+        ("t1", ["d3"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tenants", "requests_per_100"),
+    # Mixing tenants in a request would need 7 for any mix.
+    [(1, 7), (5, 10), (50, 50)],
+)
+def test_what_one_tenant_per_request_costs(tenants: int, requests_per_100: int) -> None:
+    """The README's table: requests per 100 short documents (~50 tokens) packed at once,
+    with the default settings."""
+    packer = _packer(
+        max_tokens_per_request=8000,
+        max_documents_per_request=16,
+        completion_tokens_per_document=300,
+    )
+    assert len(packer.pack(_mixed(100, tenants=tenants))) == requests_per_100

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from docflow.analysis.analyses.budget import TenantBudget
 from docflow.analysis.analyses.quota import QuotaGate
 from docflow.analysis.analyses.repository import Database
+from docflow.analysis.analyses.spend_cap import SpendCap
 from docflow.analysis.providers.base import Provider
 from docflow.analysis.providers.tokens import TokenEstimator
 from docflow.analysis.settings import AnalysisSettings
@@ -32,6 +33,7 @@ class AnalysisServices:
     provider: Provider
     gate: QuotaGate
     budget: TenantBudget
+    spend_cap: SpendCap
     estimator: TokenEstimator
 
 

@@ -15,6 +15,7 @@ from docflow.analysis.analyses import repository
 from docflow.analysis.analyses.budget import TenantBudget
 from docflow.analysis.analyses.handlers import InFlight, register_subscriber
 from docflow.analysis.analyses.quota import QuotaGate
+from docflow.analysis.analyses.spend_cap import SpendCap
 from docflow.analysis.deps import AnalysisServices, services_of
 from docflow.analysis.providers.factory import create_batch_api_client, create_provider
 from docflow.analysis.providers.local import LocalProvider
@@ -56,6 +57,11 @@ def _create_services(settings: AnalysisSettings) -> AnalysisServices:
             redis=redis,
             prefix=settings.redis_key_prefix,
             daily_tokens=settings.tenant_daily_token_budget,
+        ),
+        spend_cap=SpendCap(
+            redis=redis,
+            prefix=settings.redis_key_prefix,
+            usd_per_day=settings.llm_spend_cap_usd_per_day,
         ),
         estimator=estimator,
     )

@@ -45,3 +45,15 @@ PROVIDER_AVAILABLE = Gauge(
     "1 while the provider accepts calls, 0 while its quota is exhausted.",
 )
 PROVIDER_AVAILABLE.set(1)
+SPEND_TODAY = Gauge(
+    "docflow_analysis_spend_today_usd",
+    "Estimated model spend of the current UTC day, all tenants and replicas (as last read).",
+)
+SPEND_CAP = Gauge(
+    "docflow_analysis_spend_cap_usd",
+    "LLM_SPEND_CAP_USD_PER_DAY (0: no cap).",
+)
+SPEND_CAP_REACHED = Gauge(
+    "docflow_analysis_spend_cap_reached",
+    "1 while the day's spend reached the cap and model calls wait, else 0.",
+)

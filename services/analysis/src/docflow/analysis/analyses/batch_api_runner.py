@@ -7,7 +7,13 @@ bytes) and commits. This runner, every BATCH_POLL_INTERVAL_S:
    stored like real-time ones. A document without a result goes back to the queue with one
    attempt more (alone in its request when the fault was its own), until RETRY_ATTEMPTS: then
    it is failed and dead-lettered;
-2. submits the pending documents as one new batch job (providers/openai/batch_api.py).
+2. submits the pending documents as one new batch job (providers/openai/batch_api.py), unless
+   the quota gate is closed or the day's spend reached the cap (spend_cap.py): then the
+   documents stay in the queue until the next round.
+
+A batch job's answers come back hours later, so its cost counts against the spend cap from its
+submission: the most its requests may cost (their token reservation) is counted then, and given
+back when the job is collected, where the real cost of its results is counted.
 
 A crash between creating a job and recording it leaves the documents pending: they are
 submitted again (that one job may be paid twice). `insufficient_quota` closes the quota gate.
@@ -19,6 +25,7 @@ import asyncio
 import logging
 
 from docflow.analysis.analyses import outcomes, repository
+from docflow.analysis.analyses.budget import utc_day
 from docflow.analysis.analyses.queue import workload_from_queue
 from docflow.analysis.deps import AnalysisServices
 from docflow.analysis.providers.base import QuotaExhausted
@@ -61,7 +68,7 @@ class BatchApiRunner:
         """One round: collect finished batch jobs, then submit what is pending."""
         for job in await repository.open_batch_jobs(self._services.db):
             await self._collect(job)
-        if self._services.gate.is_open:
+        if self._services.gate.is_open and not await self._services.spend_cap.reached():
             await self._submit()
 
     async def _submit(self) -> None:
@@ -87,6 +94,9 @@ class BatchApiRunner:
         except QuotaExhausted as exc:
             services.gate.close(str(exc))
             return
+        job["reserved_usd"] = outcomes.cost_of(services, **job["reserved"])
+        job["reserved_day"] = utc_day()
+        await services.spend_cap.add(job["reserved_usd"])
         await repository.insert_batch_job(services.db, job)
         await repository.mark_submitted(services.db, [i["_id"] for i in present], job["_id"])
         logger.info(
@@ -125,6 +135,9 @@ class BatchApiRunner:
         await repository.requeue(services.db, retry_alone, alone=True)
         await repository.requeue(services.db, retry_grouped, alone=False)
         await repository.remove_items(services.db, done)
+        await services.spend_cap.release(
+            float(job.get("reserved_usd") or 0.0), day=str(job.get("reserved_day"))
+        )
         await repository.remove_batch_job(services.db, job["_id"])
         logger.info(
             "batch job collected",

@@ -9,6 +9,7 @@ from typing import Any
 
 from docflow.analysis.analyses import repository
 from docflow.analysis.analyses.context import Workload
+from docflow.analysis.deps import AnalysisServices
 from docflow.analysis.metrics import COST, DOCUMENTS, TOKENS
 from docflow.analysis.providers.base import Analyzed, DocumentInput
 from docflow.analysis.providers.inputs import prepare_document
@@ -34,6 +35,18 @@ def document_input(workload: Workload, document_id: str) -> DocumentInput:
     )
 
 
+def cost_of(services: AnalysisServices, *, prompt_tokens: int, completion_tokens: int) -> float:
+    """Estimated USD (the price table; the Batch API bills its share of it)."""
+    cost = services.settings.price_of(
+        model=services.provider.model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+    )
+    if services.settings.analysis_mode is AnalysisMode.BATCH_API:
+        cost *= services.settings.batch_price_factor
+    return cost
+
+
 async def store_all(
     workload: Workload, analyzed: dict[str, Analyzed], *, truncated: set[str]
 ) -> None:
@@ -42,15 +55,13 @@ async def store_all(
     model = services.provider.model
     records = []
     spent_by_tenant: dict[str, int] = {}
+    spend = 0.0
     for document_id, result in analyzed.items():
         usage, tenant = result.usage, workload.work[document_id].event.tenant_id
-        cost = services.settings.price_of(
-            model=model,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
+        cost = cost_of(
+            services, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
         )
-        if services.settings.analysis_mode is AnalysisMode.BATCH_API:
-            cost *= services.settings.batch_price_factor
+        spend += cost
         analysis = Analysis(
             **result.result.model_dump(exclude={"sentiment"}),
             sentiment=Sentiment(**result.result.sentiment.model_dump()),
@@ -74,6 +85,7 @@ async def store_all(
     await apply_all(workload, records)
     for tenant, tokens in spent_by_tenant.items():
         await services.budget.add(tenant, tokens)
+    await services.spend_cap.add(spend)
 
 
 def analysis_record(

@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 async def process_poll(
     services: AnalysisServices, records: Sequence[ConsumerRecord[Any, Any]]
 ) -> None:
+    realtime = services.settings.analysis_mode is AnalysisMode.REALTIME
+    # Before anything is done: a held poll has no effects to repeat when it comes back.
+    if realtime and not await services.spend_cap.wait_below(_hold_s(services)):
+        raise HoldPoll("daily model spend cap reached")
     workload = Workload(services)
     for record in records:
         await _accept(workload, record)
@@ -52,7 +56,7 @@ async def process_poll(
     pending = await _finish_already_analyzed(workload, stored)
     pending = await _reuse_identical_content(workload, pending, reusable)
     pending = await _defer_spent_tenants(workload, pending)
-    if services.settings.analysis_mode is AnalysisMode.BATCH_API:
+    if not realtime:
         # The Batch API runner (analyses/batch_api_runner.py) submits them.
         await queue.enqueue(workload, pending)
         return
@@ -60,6 +64,12 @@ async def process_poll(
     await _analyze(workload, pending)
     if twins:
         await _copy_to_twins(workload, twins)
+
+
+def _hold_s(services: AnalysisServices) -> float:
+    """How long a poll waits for the model before it is nacked (and fetched again): below
+    Kafka's max poll interval."""
+    return min(60.0, services.settings.quota_probe_interval_s * 2)
 
 
 def _split_twins(workload: Workload, pending: list[str]) -> tuple[list[str], list[str]]:
@@ -182,9 +192,8 @@ async def _defer_spent_tenants(workload: Workload, pending: list[str]) -> list[s
 async def _analyze(workload: Workload, pending: list[str]) -> None:
     services = workload.services
     inputs = [outcomes.document_input(workload, document_id) for document_id in pending]
-    hold_s = min(60.0, services.settings.quota_probe_interval_s * 2)
     while inputs:
-        if not await services.gate.wait_open(hold_s):
+        if not await services.gate.wait_open(_hold_s(services)):
             raise HoldPoll(services.gate.reason or "provider unavailable")
         outcome = await services.provider.analyze(inputs)
         truncated = {d.document_id for d in inputs if d.truncated}

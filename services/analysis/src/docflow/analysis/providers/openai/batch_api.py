@@ -64,7 +64,8 @@ class BatchApiClient:
         self, *, grouped: list[DocumentInput], alone: list[DocumentInput]
     ) -> MongoDocument:
         """Submit one job (`alone`: one document per request); returns the record to keep:
-        `_id` is the job's id, `requests` its requests. Raises QuotaExhausted."""
+        `_id` is the job's id, `requests` its requests, `reserved` the tokens its requests may
+        use at most. Raises QuotaExhausted."""
         plans = self._packer.pack(grouped) + self._packer.pack(alone, alone=True)
         requests, lines = [], []
         for plan in plans:
@@ -72,6 +73,7 @@ class BatchApiClient:
             requests.append(
                 {
                     "custom_id": custom_id,
+                    "tenant_id": plan.tenant_id,
                     "document_ids": [d.document_id for d in plan.documents],
                     "weights": [self._packer.document_tokens(d) for d in plan.documents],
                     "truncated": [d.document_id for d in plan.documents if d.truncated],
@@ -92,7 +94,11 @@ class BatchApiClient:
             if (exc.code or exc.type) in QUOTA_CODES:
                 raise QuotaExhausted(exc.code or "insufficient_quota") from None
             raise
-        return {"_id": created.id, "requests": requests}
+        reserved = {
+            "prompt_tokens": sum(p.prompt_tokens for p in plans),
+            "completion_tokens": sum(p.completion_tokens for p in plans),
+        }
+        return {"_id": created.id, "requests": requests, "reserved": reserved}
 
     def _line(self, custom_id: str, plan: RequestPlan) -> bytes:
         body = {

@@ -1,4 +1,10 @@
-"""Packing documents into chat requests, first-fit in arrival order, up to a token budget.
+"""Packing documents into chat requests: one tenant per request, then first-fit in arrival
+order up to a token budget.
+
+One tenant per request: documents share a prompt, so an injected document could steer the
+model's answers for its request-mates or copy their text into its own result. Documents of one
+tenant may share a request; documents of two never do. This is the only place that forms
+requests, for the real-time provider and the Batch API alike.
 
 A request's budget counts its prompt (the system prompt, each document in its delimiters) and
 the completion reserved for its documents, which the provider charges against TPM up front.
@@ -21,8 +27,10 @@ MESSAGE_OVERHEAD_TOKENS = 4
 
 @dataclass(frozen=True, slots=True)
 class RequestPlan:
-    """One chat request: its documents (index = position) and its token reservation."""
+    """One chat request: its tenant, its documents (index = position) and its token
+    reservation."""
 
+    tenant_id: str
     documents: list[DocumentInput]
     prompt_tokens: int
     completion_tokens: int
@@ -61,8 +69,20 @@ class Packer:
         return documents * per_document + 20
 
     def pack(self, documents: list[DocumentInput], *, alone: bool = False) -> list[RequestPlan]:
-        """First-fit in arrival order; `alone` sends each document in its own request
-        (used for retries, so one bad document cannot spoil its request-mates' answers again)."""
+        """One tenant per request, tenants in order of first arrival; `alone` sends each
+        document in its own request (used for retries, so one bad document cannot spoil its
+        request-mates' answers again)."""
+        by_tenant: dict[str, list[DocumentInput]] = {}
+        for document in documents:
+            by_tenant.setdefault(document.tenant_id, []).append(document)
+        return [
+            plan
+            for tenant_documents in by_tenant.values()
+            for plan in self._pack_one_tenant(tenant_documents, alone=alone)
+        ]
+
+    def _pack_one_tenant(self, documents: list[DocumentInput], *, alone: bool) -> list[RequestPlan]:
+        """First-fit in arrival order."""
         plans: list[RequestPlan] = []
         current: list[DocumentInput] = []
         prompt = base = self.base_prompt_tokens()
@@ -80,4 +100,9 @@ class Packer:
         return plans
 
     def _plan(self, documents: list[DocumentInput], prompt: int) -> RequestPlan:
-        return RequestPlan(list(documents), prompt, self.completion_tokens(len(documents)))
+        return RequestPlan(
+            documents[0].tenant_id,
+            list(documents),
+            prompt,
+            self.completion_tokens(len(documents)),
+        )
