@@ -54,7 +54,7 @@ async def ensure_indexes(db: Database) -> None:
         [("content_hash", ASCENDING), ("model", ASCENDING), ("prompt_version", ASCENDING)],
         name="reuse_by_content",
     )
-    # `documents`: by `_id` for loads and marks, (status, created_at) for `resume`.
+    # `documents`: by `_id` for loads and marks, `status` for `resume`.
     await ensure_document_indexes(db[DOCUMENTS])
 
 
