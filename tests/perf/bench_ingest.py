@@ -51,7 +51,7 @@ from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import IncomingDocument, Topic
-from docflow.testing import ferretdb_server, free_port, new_isolation
+from docflow.testing import OwnServer, ferretdb_server, free_port, new_isolation
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 from tests.perf.credentials import KEY_ENV, BearerCheck, baseline_tokens, new_key, wrk_options
@@ -284,6 +284,17 @@ def main() -> None:
         serve_bare(args.serve_bare)
         return
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    # An own FerretDB (same binary and handler as the shared one): the tests other people run
+    # on the shared instance neither slow the benchmark down nor see its load.
+    store = None if args.shared_store else ferretdb_server(workdir, port=free_port()).start()
+    try:
+        run_benchmark(args, workdir=workdir, store=store)
+    finally:
+        if store is not None:
+            store.stop()
+
+
+def run_benchmark(args: argparse.Namespace, *, workdir: Path, store: OwnServer | None) -> None:
     script = workdir / "post.lua"
     script.write_text(_WRK_SCRIPT)
     isolation = new_isolation()
@@ -295,9 +306,6 @@ def main() -> None:
         "LOG_LEVEL": "INFO",
         **dict(item.split("=", 1) for item in args.set),
     }
-    # An own FerretDB (same binary and handler as the shared one): the tests other people run
-    # on the shared instance neither slow the benchmark down nor see its load.
-    store = None if args.shared_store else ferretdb_server(workdir, port=free_port()).start()
     mongodb_uri = f"mongodb://127.0.0.1:{store.port}" if store else SHARED_MONGODB_URI
     env["MONGODB_URI"] = mongodb_uri
     key = new_key(mongodb_uri=mongodb_uri, database=isolation.database)
@@ -332,8 +340,6 @@ def main() -> None:
     stored, events = asyncio.run(
         stored_and_published(mongodb_uri, isolation.database, isolation.topic(Topic.INGESTED))
     )
-    if store is not None:
-        store.stop()
     logged = service.accepted_in_log()
     print(
         f"check: {logged} answered 202 (warm-up included), {stored} documents stored, "
