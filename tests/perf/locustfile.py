@@ -11,19 +11,23 @@ revalidate with If-None-Match half of the time, as a browser or a polite client 
 Every request carries `Authorization: Bearer <key>`: the key in `DOCFLOW_API_KEY`, else the
 development key that `make run` writes to `.cache/dev-api-key`; with neither the test stops
 before it starts and says so. The key's tenant decides which documents the test sees.
+A stack on its defaults allows each client address 1,200 requests a minute
+(`RATE_LIMIT_DEFAULT`), and all the users share one address: raise the limit on the stack
+under test, or read the 429s as the limiter at work.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+from pathlib import Path
 from typing import Any, NoReturn
 
 import requests
 from locust import HttpUser, between, events, task
 from locust.env import Environment
-
-from docflow.common.identity.devkey import default_path
+from locust.exception import StopTest
 
 MAX_IDS = int(os.environ.get("DOCFLOW_LOCUST_MAX_IDS", "5000"))
 PAGE = 100
@@ -34,6 +38,16 @@ LANGUAGES = ["en", "de", "fr", "es"]
 
 API_KEY_ENV = "DOCFLOW_API_KEY"
 
+logger = logging.getLogger("locustfile")
+
+
+def dev_key_path() -> Path:
+    """Where `make run` keeps its key: docflow.common.identity.devkey.default_path's rule.
+    Not imported: that module pulls in FastAPI, seconds of startup on a busy machine that
+    Locust's run-time clock already counts (a short `-t` then ends before the first user)."""
+    return Path(os.environ.get("DOCFLOW_CACHE", ".cache")) / "dev-api-key"
+
+
 known_ids: list[str] = []
 auth_headers: dict[str, str] = {}
 
@@ -41,15 +55,18 @@ auth_headers: dict[str, str] = {}
 def api_key() -> str | None:
     """`DOCFLOW_API_KEY`, else the key `make run` keeps for development, else None."""
     key = os.environ.get(API_KEY_ENV, "").strip()
-    if not key and default_path().exists():
-        key = default_path().read_text().strip()
+    if not key and dev_key_path().exists():
+        key = dev_key_path().read_text().strip()
     return key or None
 
 
 def _stop(environment: Environment, reason: str) -> NoReturn:
+    """End the run before any user starts, saying why, with exit code 1."""
+    logger.error(reason)
+    environment.process_exit_code = 1
     if environment.runner is not None:
         environment.runner.quit()
-    raise SystemExit(reason)
+    raise StopTest(reason)
 
 
 @events.test_start.add_listener  # type: ignore[untyped-decorator]
@@ -61,7 +78,7 @@ def discover_ids(environment: Environment, **_kwargs: Any) -> None:
         _stop(
             environment,
             f"no API key: set {API_KEY_ENV} (the last line of `make api-key TENANT=<name>`), "
-            f"or start the stack with `make run`, which writes {default_path()}",
+            f"or start the stack with `make run`, which writes {dev_key_path()}",
         )
     auth_headers["Authorization"] = f"Bearer {key}"
     cursor: str | None = None
