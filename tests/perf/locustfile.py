@@ -11,9 +11,9 @@ revalidate with If-None-Match half of the time, as a browser or a polite client 
 Every request carries `Authorization: Bearer <key>`: the key in `DOCFLOW_API_KEY`, else the
 development key that `make run` writes to `.cache/dev-api-key`; with neither the test stops
 before it starts and says so. The key's tenant decides which documents the test sees.
-A stack on its defaults allows each client address 1,200 requests a minute
-(`RATE_LIMIT_DEFAULT`), and all the users share one address: raise the limit on the stack
-under test, or read the 429s as the limiter at work.
+A stack on its defaults allows each API key 1,200 requests a minute (`RATE_LIMIT_DEFAULT`),
+and all the users share one key: raise the limit on the stack under test, or read the 429s as
+the limiter at work.
 """
 
 from __future__ import annotations
