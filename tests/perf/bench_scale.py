@@ -23,6 +23,10 @@ The stock engine is measured on fewer new documents (`--stock-new`) and shorter 
 analyzes about one document per second at this size, and every other figure it gives is
 seconds. The load average of the machine is printed after each phase.
 
+Every request carries an API key of tenant `default` (the preloaded documents' tenant), created
+in each stack's database when its services start: wrk sends it with its `-H` option, httpx as a
+default header.
+
     uv run python tests/perf/bench_scale.py [--stored 50000] [--small 1000] [--new 10000]
 """
 
@@ -63,6 +67,7 @@ from docflow.testing.kafka import BOOTSTRAP
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 from tests.perf import bench_analysis, bench_query
+from tests.perf.credentials import authorization, bench_key
 
 FERRETDB_STOCK_BIN = FERRETDB_BIN.with_name("ferretdb-stock")
 KEYWORDS = [f"topic{i}" for i in range(40)]  # each document has 3 of them
@@ -133,12 +138,14 @@ class Stack:
     ferretdb: OwnServer
     isolation: Isolation = field(default_factory=new_isolation)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
+    key: str = ""  # an API key of tenant `default` in the stack's database, from start_services
 
     @property
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.ferretdb.port}"
 
-    def start_services(self) -> None:
+    async def start_services(self) -> None:
+        self.key = await bench_key(mongodb_uri=self.uri, database=self.isolation.database)
         env = {
             **self.isolation.env(),
             "MONGODB_URI": self.uri,
@@ -199,7 +206,8 @@ async def analyzed_throughput(stack: Stack, *, documents: int, cap_s: float) -> 
 
     async def post_all() -> None:
         queue = list(reversed(bodies))
-        async with httpx.AsyncClient(base_url=ingest, timeout=120) as client:
+        headers = authorization(stack.key)
+        async with httpx.AsyncClient(base_url=ingest, headers=headers, timeout=120) as client:
 
             async def poster() -> None:
                 while queue:
@@ -230,14 +238,21 @@ async def analyzed_throughput(stack: Stack, *, documents: int, cap_s: float) -> 
 
 
 async def timed_requests(
-    url: str, paths: Callable[[], str], *, clients: int, seconds: float, max_requests: int
+    url: str,
+    paths: Callable[[], str],
+    *,
+    key: str,
+    clients: int,
+    seconds: float,
+    max_requests: int,
 ) -> dict[str, Any]:
     """`clients` loops of GETs for `seconds` (or `max_requests` in all): p50, p95, req/s."""
     latencies: list[float] = []
     failures: dict[int, int] = {}
     deadline = time.monotonic() + seconds
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    headers = authorization(key)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
 
         async def loop() -> None:
             while time.monotonic() < deadline and len(latencies) < max_requests:
@@ -280,6 +295,7 @@ async def reads(stack: Stack, *, seconds: float, max_requests: int) -> dict[str,
         query,
         script=stack.workdir / "ids.lua",
         ids_file=stack.workdir / "ids.txt",
+        key=stack.key,
         args=argparse.Namespace(threads=2, connections=16, duration=max(1, int(seconds))),
     )
     requests = max(1.0, wrk.rps * max(1, int(seconds)))
@@ -293,6 +309,7 @@ async def reads(stack: Stack, *, seconds: float, max_requests: int) -> dict[str,
         query,
         script=stack.workdir / "ids.lua",
         ids_file=stack.workdir / "ids.txt",
+        key=stack.key,
         args=argparse.Namespace(threads=1, connections=1, duration=max(1, int(seconds) // 3)),
     )
     by_id = {
@@ -305,16 +322,26 @@ async def reads(stack: Stack, *, seconds: float, max_requests: int) -> dict[str,
     }
     listing = "/v1/documents?" + "&".join(f"{k}={v}" for k, v in LIST_QUERY.items())
     page = await timed_requests(
-        query, lambda: listing, clients=1, seconds=seconds, max_requests=max_requests
+        query, lambda: listing, key=stack.key, clients=1, seconds=seconds, max_requests=max_requests
     )
     # the same without the keyword: what the indexes answer alone (see the README)
     indexed = {k: v for k, v in LIST_QUERY.items() if k != "keyword"}
     indexed_listing = "/v1/documents?" + "&".join(f"{k}={v}" for k, v in indexed.items())
     indexed_page = await timed_requests(
-        query, lambda: indexed_listing, clients=1, seconds=seconds, max_requests=max_requests
+        query,
+        lambda: indexed_listing,
+        key=stack.key,
+        clients=1,
+        seconds=seconds,
+        max_requests=max_requests,
     )
     stats = await timed_requests(
-        query, lambda: "/v1/stats", clients=1, seconds=seconds, max_requests=max_requests
+        query,
+        lambda: "/v1/stats",
+        key=stack.key,
+        clients=1,
+        seconds=seconds,
+        max_requests=max_requests,
     )
     return {"by_id": by_id, "list": page, "list_indexed": indexed_page, "stats": stats}
 
@@ -332,7 +359,7 @@ async def measure_engine(engine: str, args: argparse.Namespace, workdir: Path) -
 
     small = start_stack(engine, workdir)
     try:
-        small.start_services()
+        await small.start_services()
         await preload(small.uri, small.isolation.database, args.small)
         result["small"] = await analyzed_throughput(small, documents=new, cap_s=cap)
         print(f"  [{engine}] {args.small:,} stored: {result['small']} ({load()})")
@@ -341,7 +368,7 @@ async def measure_engine(engine: str, args: argparse.Namespace, workdir: Path) -
 
     big = start_stack(engine, workdir)
     try:
-        big.start_services()
+        await big.start_services()
         result["load_s"] = await preload(big.uri, big.isolation.database, args.stored)
         print(f"  [{engine}] loaded {args.stored:,} in {result['load_s']:.1f} s ({load()})")
         result["big"] = await analyzed_throughput(big, documents=new, cap_s=cap)
