@@ -70,6 +70,8 @@ class ServiceProcess:
                         return self
             except OSError:
                 time.sleep(0.2)
+        # `with` skips __exit__ when __enter__ raises: stop it here, or it outlives the test.
+        self.stop()
         raise RuntimeError(f"{self.service} not ready after {ready_timeout_s}s:\n{self.tail()}")
 
     def stop(self, *, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> None:
