@@ -1,4 +1,3 @@
-import io
 import json
 import logging
 
@@ -17,6 +16,7 @@ from docflow.common.context import (
 )
 from docflow.common.logging import JsonFormatter
 from docflow.common.middleware import RequestContextMiddleware
+from docflow.testing import json_log_lines
 
 pytestmark = pytest.mark.unit
 
@@ -92,23 +92,12 @@ async def test_lines_logged_during_a_request_inside_a_span_join_its_trace() -> N
         return {"done": True}
 
     app.add_middleware(RequestContextMiddleware, service="unit", production_like=False)
-    written = io.StringIO()
-    handler = logging.StreamHandler(written)  # formats each line when it is logged
-    handler.setFormatter(JsonFormatter("unit"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    previous_level = root.level
-    root.setLevel(logging.INFO)
     tracer = TracerProvider().get_tracer("unit")
     transport = httpx.ASGITransport(app=app)  # runs the app in this task, so in this context
-    try:
+    with json_log_lines() as lines:
         async with httpx.AsyncClient(transport=transport, base_url="http://unit") as http:
             with tracer.start_as_current_span("request") as span:
                 await http.get("/work")
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous_level)
-    lines = [json.loads(line) for line in written.getvalue().splitlines()]
     ours = [line for line in lines if line["logger"] in ("docflow.unit", "docflow.access")]
     assert [line["message"] for line in ours] == ["working", "GET /work 200"]
     context = span.get_span_context()

@@ -1,7 +1,6 @@
 """Bodies in the logs (LOG_BODIES): redaction, truncation, summaries, and when they are written."""
 
 import json
-import logging
 from typing import Any
 
 import httpx
@@ -10,9 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from docflow.common.http_bodies import REDACTED, Body, BodyLog, Redactor
-from docflow.common.logging import JsonFormatter
 from docflow.common.middleware import RequestContextMiddleware
 from docflow.common.settings import DEFAULT_REDACTED_FIELDS, AppEnv, CommonSettings, LogBodies
+from docflow.testing import json_log_lines
 
 pytestmark = pytest.mark.unit
 
@@ -160,55 +159,63 @@ def client_of(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://unit")
 
 
-def lines(caplog: pytest.LogCaptureFixture, logger: str) -> list[dict[str, Any]]:
-    formatter = JsonFormatter("unit")
-    return [json.loads(formatter.format(r)) for r in caplog.records if r.name == logger]
+async def exchanges(mode: LogBodies, *requests: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSON log lines written while the app of `mode` answered these POSTs."""
+    async with client_of(build_app(mode)) as http:
+        with json_log_lines() as lines:
+            for request in requests:
+                await http.post(**request)
+    return lines
 
 
-async def test_the_access_line_names_route_client_agent_and_sizes(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO)
-    async with client_of(build_app(LogBodies.OFF)) as http:
-        response = await http.post("/echo/a", json={"x": 1}, headers={"user-agent": "probe/1"})
-    [access] = lines(caplog, "docflow.access")
+def of(logger: str, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line["logger"] == logger]
+
+
+async def test_the_access_line_names_route_client_agent_and_sizes() -> None:
+    sent = b'{"x": 1}'
+    lines = await exchanges(
+        LogBodies.OFF, {"url": "/echo/a", "content": sent, "headers": {"user-agent": "probe/1"}}
+    )
+    [access] = of("docflow.access", lines)
     assert access["route"] == "/echo/{name}"
     assert access["client"] == "203.0.113.7"
     assert access["user_agent"] == "probe/1"
-    assert access["request_bytes"] == len(response.request.content)
-    assert access["response_bytes"] == len(response.content)
-    assert lines(caplog, "docflow.bodies") == []
+    assert access["request_bytes"] == len(sent)
+    assert access["response_bytes"] == len(b'{"name":"a","token":"issued","ok":true}')
+    assert of("docflow.bodies", lines) == []
 
 
-async def test_all_writes_every_exchange_redacted(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO)
-    async with client_of(build_app(LogBodies.ALL)) as http:
-        await http.post(
-            "/echo/a",
-            json={"title": "T", "content": "private words"},
-            headers={"authorization": "Bearer dfk_live_secret"},
-        )
-        await http.post("/upload", files={"file": ("a.txt", b"private words", "text/plain")})
-    echo, upload = lines(caplog, "docflow.bodies")
-    text = json.dumps([echo, upload])
+async def test_all_writes_every_exchange_redacted() -> None:
+    lines = await exchanges(
+        LogBodies.ALL,
+        {
+            "url": "/echo/a",
+            "json": {"title": "T", "content": "private words"},
+            "headers": {"authorization": "Bearer dfk_live_secret"},
+        },
+        {"url": "/upload", "files": {"file": ("a.txt", b"private words", "text/plain")}},
+    )
+    text = json.dumps(lines)
     assert "private words" not in text
     assert "dfk_live_secret" not in text
+    echo, upload = of("docflow.bodies", lines)
     request, response = echo["request"], echo["response"]
     assert request["headers"]["authorization"] == REDACTED
     assert json.loads(request["body"]) == {"title": "T", "content": REDACTED}
     assert json.loads(response["body"]) == {"name": "a", "token": REDACTED, "ok": True}
-    assert "x-request-id" in response["headers"]  # seen as sent, after the middleware's headers
+    # Seen as sent, after the middleware added its own headers.
+    assert response["headers"]["x-request-id"] == echo["request_id"]
     assert upload["request"]["content_type"] == "multipart/form-data"
     assert upload["request"]["omitted"] == "not JSON"
 
 
-async def test_errors_writes_only_the_exchanges_answered_4xx_or_5xx(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO)
-    async with client_of(build_app(LogBodies.ERRORS)) as http:
-        await http.post("/echo/fine", json={"status": 200})
-        await http.post("/echo/refused", json={"status": 409, "why": "conflict"})
-    [written] = lines(caplog, "docflow.bodies")
+async def test_errors_writes_only_the_exchanges_answered_4xx_or_5xx() -> None:
+    lines = await exchanges(
+        LogBodies.ERRORS,
+        {"url": "/echo/fine", "json": {"status": 200}},
+        {"url": "/echo/refused", "json": {"status": 409, "why": "conflict"}},
+    )
+    [written] = of("docflow.bodies", lines)
     assert written["status"] == 409
     assert json.loads(written["request"]["body"]) == {"status": 409, "why": "conflict"}
