@@ -6,7 +6,8 @@ What it does, on the real Kafka, FerretDB and Redis (deploy/local/infra.sh up), 
 slice of them (its own database, topic suffix and Redis key prefix):
 1. starts the real ingest service as a subprocess (the production entry point, one uvicorn
    worker) with rate limiting ON, counted in Redis on every request, but with the limit raised
-   to 100,000,000/minute for the benchmark client so it is never refused, and with its JSON
+   to 100,000,000/minute for the benchmark client so it is never refused, with an API key of
+   its own (every /v1 request needs one; the bare app gets the same header), and with its JSON
    access log ON (written to a file);
 2. starts a bare FastAPI app (one uvicorn worker, no middleware) whose POST /v1/documents
    parses the same IncomingDocument JSON and answers 202 with a constant envelope;
@@ -46,7 +47,7 @@ from aiokafka import AIOKafkaConsumer
 from pymongo import AsyncMongoClient
 
 from docflow.common.events import IncomingDocument, Topic
-from docflow.testing import ferretdb_server, free_port, new_isolation
+from docflow.testing import create_api_key, ferretdb_server, free_port, new_isolation
 
 RATE_LIMIT = "100000000/minute"  # counted on every request, never reached by the benchmark
 SHARED_MONGODB_URI = "mongodb://127.0.0.1:27017"
@@ -71,6 +72,7 @@ init = function(args)
   run_id = args[1] or run_id
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  if args[2] then wrk.headers["Authorization"] = "Bearer " .. args[2] end
 end
 
 request = function()
@@ -118,7 +120,7 @@ def _latency(output: str, percentile: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
 
 
-def run_wrk(name: str, url: str, *, script: Path, args: argparse.Namespace) -> Result:
+def run_wrk(name: str, url: str, *, script: Path, args: argparse.Namespace, api_key: str) -> Result:
     command = [
         "wrk",
         f"-t{args.threads}",
@@ -132,6 +134,7 @@ def run_wrk(name: str, url: str, *, script: Path, args: argparse.Namespace) -> R
         f"{url}/v1/documents",
         "--",
         f"{name}-{uuid.uuid4().hex[:8]}",
+        api_key,  # sent to both apps, so that both read the same requests
     ]
     load = os.getloadavg()[0]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -280,6 +283,10 @@ def main() -> None:
     store = None if args.shared_store else ferretdb_server(workdir, port=free_port()).start()
     mongodb_uri = f"mongodb://127.0.0.1:{store.port}" if store else SHARED_MONGODB_URI
     env["MONGODB_URI"] = mongodb_uri
+    # Every /v1 request needs a key: the benchmark's own, in its own database.
+    api_key = asyncio.run(
+        create_api_key(mongodb_uri=mongodb_uri, database=isolation.database, name="bench")
+    )
     profile_path = workdir / "profile.txt" if args.profile else None
     service = IngestProcess(env=env, port=free_port(), workdir=workdir, profile=profile_path)
     bare = BareProcess(port=free_port(), log_path=workdir / "bare.log")
@@ -289,13 +296,17 @@ def main() -> None:
         bare.start()
         # A short warm-up of each (connections, pools, imports), not measured.
         warm = argparse.Namespace(**{**vars(args), "duration": 2, "verbose": False})
-        run_wrk("warm-up", service.url, script=script, args=warm)
-        run_wrk("warm-up", bare.url, script=script, args=warm)
+        run_wrk("warm-up", service.url, script=script, args=warm, api_key=api_key)
+        run_wrk("warm-up", bare.url, script=script, args=warm, api_key=api_key)
         ingest_meter = CpuMeter(service=service.process, store=store.process if store else None)
-        ingest_result = run_wrk("ingest POST /v1/documents", service.url, script=script, args=args)
+        ingest_result = run_wrk(
+            "ingest POST /v1/documents", service.url, script=script, args=args, api_key=api_key
+        )
         ingest_cpu = ingest_meter.used()
         bare_meter = CpuMeter(service=bare.process, store=None)
-        bare_result = run_wrk("bare FastAPI (same JSON, 202)", bare.url, script=script, args=args)
+        bare_result = run_wrk(
+            "bare FastAPI (same JSON, 202)", bare.url, script=script, args=args, api_key=api_key
+        )
         bare_cpu = bare_meter.used()
     finally:
         bare.stop()
