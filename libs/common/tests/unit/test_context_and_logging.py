@@ -1,7 +1,10 @@
 import json
 import logging
 
+import httpx
 import pytest
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from docflow.common.context import (
     accept_request_id,
@@ -12,6 +15,8 @@ from docflow.common.context import (
     request_id_var,
 )
 from docflow.common.logging import JsonFormatter
+from docflow.common.middleware import RequestContextMiddleware
+from docflow.testing import json_log_lines
 
 pytestmark = pytest.mark.unit
 
@@ -67,3 +72,35 @@ def test_exceptions_are_logged_with_their_trace() -> None:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     line = json.loads(formatter.format(record))
     assert "ValueError: boom" in line["exception"]
+
+
+def test_lines_outside_a_span_carry_no_trace_ids() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "idle", (), None)
+    line = json.loads(JsonFormatter("query").format(record))
+    assert "trace_id" not in line
+    assert "span_id" not in line
+
+
+async def test_lines_logged_during_a_request_inside_a_span_join_its_trace() -> None:
+    """The current span is read through the API: an SDK provider that is not the global one
+    (nothing exported) is enough, as the services' own exporter setup will be."""
+    app = FastAPI()
+
+    @app.get("/work")
+    async def work() -> dict[str, bool]:
+        logging.getLogger("docflow.unit").info("working")
+        return {"done": True}
+
+    app.add_middleware(RequestContextMiddleware, service="unit", production_like=False)
+    tracer = TracerProvider().get_tracer("unit")
+    transport = httpx.ASGITransport(app=app)  # runs the app in this task, so in this context
+    with json_log_lines() as lines:
+        async with httpx.AsyncClient(transport=transport, base_url="http://unit") as http:
+            with tracer.start_as_current_span("request") as span:
+                await http.get("/work")
+    ours = [line for line in lines if line["logger"] in ("docflow.unit", "docflow.access")]
+    assert [line["message"] for line in ours] == ["working", "GET /work 200"]
+    context = span.get_span_context()
+    for line in ours:
+        assert line["trace_id"] == f"{context.trace_id:032x}"
+        assert line["span_id"] == f"{context.span_id:016x}"

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from docflow.common.errors import install_error_handlers
 from docflow.common.health import HealthCheck, liveness_router
+from docflow.common.http_bodies import BodyLog
 from docflow.common.identity.authenticator import Authenticator, StoreAuthenticator
 from docflow.common.identity.middleware import AuthenticationMiddleware
 from docflow.common.identity.openapi import document_bearer_auth
@@ -90,6 +91,7 @@ def create_service_app(
         service=settings.service_name,
         production_like=not settings.is_development,
         access_log=settings.access_log,
+        body_log=BodyLog.from_settings(settings),
     )
     instrument_app(app, settings)
     return app

@@ -1,4 +1,6 @@
-"""JSON structured logs: one object per line, with the service and the correlation id."""
+"""JSON structured logs: one object per line, with the service, the correlation id and, inside
+a span, the W3C trace and span ids (read through the OpenTelemetry API, so a line joins its
+trace whichever exporter is configured)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from opentelemetry import trace
 
 from docflow.common.context import request_id_var
 
@@ -36,6 +39,12 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id is not None:
             entry["request_id"] = request_id
+        # Formatted by the handler in the caller's context (no queue between them), so the
+        # current span is the one the line was logged in.
+        span = trace.get_current_span().get_span_context()
+        if span.is_valid:
+            entry["trace_id"] = trace.format_trace_id(span.trace_id)
+            entry["span_id"] = trace.format_span_id(span.span_id)
         for key, value in record.__dict__.items():
             if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
                 entry[key] = value

@@ -15,11 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from docflow.common.context import accept_request_id, request_id_var
 from docflow.common.envelope import error_response
 from docflow.common.errors import DocflowError
+from docflow.common.http_bodies import BodyLog, Exchange
 from docflow.common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 access_logger = logging.getLogger("docflow.access")
 
 _REQUEST_ID_HEADER = b"x-request-id"
+_USER_AGENT_CHARS = 256  # the caller writes it; a bound keeps one line from growing unbounded
 _UNMATCHED_ROUTE = "unmatched"  # bounds label cardinality: 404s do not create a series per path
 # Any token is a method to uvicorn; others are counted together so clients cannot add series.
 _VARY_ORIGIN = (b"vary", b"Origin")
@@ -67,11 +69,18 @@ class OriginCORSMiddleware(CORSMiddleware):
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, service: str, production_like: bool, access_log: bool = True
+        self,
+        app: ASGIApp,
+        *,
+        service: str,
+        production_like: bool,
+        access_log: bool = True,
+        body_log: BodyLog | None = None,
     ) -> None:
         self.app = app
         self.service = service
         self.access_log = access_log
+        self.body_log = body_log  # None: LOG_BODIES=off, no body is captured
         self.headers = security_headers(production_like=production_like)
         self.docs_headers = [
             (name, _DOCS_POLICY if name == b"content-security-policy" else value)
@@ -92,11 +101,17 @@ class RequestContextMiddleware:
 
         caller_id = None
         has_origin = False
+        user_agent = None
+        request_bytes = None
         for name, value in scope["headers"]:
             if name == _REQUEST_ID_HEADER:
                 caller_id = value.decode("latin-1")
             elif name == b"origin":
                 has_origin = True
+            elif name == b"user-agent":
+                user_agent = value[:_USER_AGENT_CHARS].decode("latin-1")
+            elif name == b"content-length" and value.isdigit():
+                request_bytes = int(value)
         request_id = accept_request_id(caller_id)
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -108,10 +123,19 @@ class RequestContextMiddleware:
         encoded_id = request_id.encode("latin-1")
 
         response_started = False
+        response_bytes = 0
+        body_log = self.body_log
+        exchange = None
+        if body_log is not None:
+            exchange = Exchange()
+            receive = exchange.wrap_receive(receive)
+            send = exchange.wrap_send(send)
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
+            nonlocal status, response_started, response_bytes
+            if message["type"] == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
@@ -137,13 +161,24 @@ class RequestContextMiddleware:
             requests.inc()
             latency.observe(elapsed)
             if self.access_log:
+                client = scope.get("client")
                 access_logger.info(
                     "%s %s %d",
                     method,
                     scope["path"],
                     status,
-                    extra={"status": status, "duration_ms": round(elapsed * 1000, 2)},
+                    extra={
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "route": getattr(scope.get("route"), "path", None),
+                        "client": client[0] if client else None,
+                        "user_agent": user_agent,
+                        "request_bytes": request_bytes,
+                        "response_bytes": response_bytes,
+                    },
                 )
+            if body_log is not None and exchange is not None:
+                body_log.write(scope, exchange, status)
             request_id_var.reset(token)
 
     def _metrics(self, scope: Scope, method: str, status: int) -> tuple[Any, Any]:

@@ -23,6 +23,29 @@ class AppEnv(StrEnum):
     PRODUCTION = "production"
 
 
+class LogBodies(StrEnum):
+    """Which requests have their bodies logged (http_bodies.py)."""
+
+    OFF = "off"
+    ERRORS = "errors"  # a 4xx or 5xx answer
+    ALL = "all"
+
+
+# Matched against JSON field and header names (lower case, without `_` and `-`, by suffix:
+# `token` also hides `access_token`). `content` is a document's text.
+DEFAULT_REDACTED_FIELDS = [
+    "authorization",
+    "api_key",
+    "password",
+    "token",
+    "secret",
+    "credentials",
+    "private_key",
+    "content",
+    "cookie",
+]
+
+
 class KafkaSecurityProtocol(StrEnum):
     PLAINTEXT = "PLAINTEXT"
     SSL = "SSL"
@@ -107,11 +130,16 @@ class CommonSettings(BaseSettings):
     oidc_audience: str | None = None
     oidc_tenant_claim: str = "tenant"
     access_log: bool = True
+    # Unset: errors in development; off in staging and production, whose requests carry real
+    # documents and whose logs travel further (an operator turns it on for a while).
+    log_bodies: LogBodies | None = None
+    log_body_max_bytes: int = Field(default=2048, ge=64, le=1 << 20)
+    log_redact_fields: Annotated[list[str], NoDecode] = DEFAULT_REDACTED_FIELDS
     otel_enabled: bool = False
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "log_redact_fields", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         """Accept a JSON list or a comma-separated string."""
         if isinstance(value, str):
             text = value.strip()
@@ -127,6 +155,7 @@ class CommonSettings(BaseSettings):
         "kafka_ssl_certfile",
         "kafka_ssl_keyfile",
         "api_docs_public",
+        "log_bodies",
         mode="before",
     )
     @classmethod
@@ -172,6 +201,13 @@ class CommonSettings(BaseSettings):
         if self.api_docs_public is None:
             return not self.is_production
         return self.api_docs_public
+
+    @property
+    def body_logging(self) -> LogBodies:
+        """Whose bodies are logged (LOG_BODIES, or the default of APP_ENV)."""
+        if self.log_bodies is None:
+            return LogBodies.ERRORS if self.is_development else LogBodies.OFF
+        return self.log_bodies
 
     def topic(self, topic: Topic) -> str:
         """The real topic name for this deployment (the contract name plus the suffix)."""

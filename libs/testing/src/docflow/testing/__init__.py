@@ -12,6 +12,7 @@ from docflow.testing.identity import (
 )
 from docflow.testing.isolation import Isolation, new_isolation
 from docflow.testing.kafka import collect_messages, produce_raw
+from docflow.testing.logs import json_log_lines
 from docflow.testing.process import ServiceProcess, free_port
 from docflow.testing.servers import FERRETDB_BIN, OwnServer, ferretdb_server, redis_server
 
@@ -26,6 +27,7 @@ __all__ = [
     "create_api_key",
     "ferretdb_server",
     "free_port",
+    "json_log_lines",
     "new_isolation",
     "produce_raw",
     "redis_server",
