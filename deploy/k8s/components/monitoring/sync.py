@@ -33,7 +33,8 @@ def prometheus_rule(rules_file: str) -> str:
         "metadata": {"name": "docflow"},
         "spec": {"groups": groups},
     }
-    return _HEADER + yaml.safe_dump(rule, sort_keys=False, width=100, allow_unicode=True)
+    body: str = yaml.safe_dump(rule, sort_keys=False, width=100, allow_unicode=True)
+    return _HEADER + body
 
 
 def expected_copies() -> dict[Path, str]:
