@@ -9,6 +9,11 @@ KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 LOG4J_VERSION="${LOG4J_VERSION:-2.26.0}"
 SLF4J_VERSION="${SLF4J_VERSION:-2.0.17}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
+# The deploy tests (tests/deploy) render deploy/k8s with the real kustomize and validate the
+# custom resources against the CRDs these releases publish in their Go modules.
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.7.1}"
+KEDA_VERSION="${KEDA_VERSION:-v2.21.0}"
+PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 mkdir -p "$CACHE/bin"
 
 log() { printf '[install] %s\n' "$*"; }
@@ -65,8 +70,7 @@ ferretdb_source() {
   # `go install github.com/FerretDB/FerretDB/cmd/ferretdb@VERSION` builds a binary that panics at
   # start ("Invalid build/version/version.txt"): the module zip lacks the generated version files.
   # So: download the module, copy its source, write version.txt, then build.
-  module="$(GOFLAGS=-mod=mod go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  module="$(module_dir "github.com/FerretDB/FerretDB@$FERRETDB_VERSION")"
   rm -rf "$src"
   mkdir -p "$(dirname "$src")"
   cp -R "$module" "$src"
@@ -131,6 +135,46 @@ install_kafka() {
   mv "$libs.tmp" "$libs"
 }
 
+# kustomize, built from the Go module proxy into bin/kustomize; the stamp names the version.
+install_kustomize() {
+  local bin="$CACHE/bin/kustomize" gobin="$CACHE/bin/kustomize.build"
+  if [[ -x "$bin" && -f "$bin.stamp" && "$(cat "$bin.stamp")" == "$KUSTOMIZE_VERSION" ]]; then
+    return 0
+  fi
+  log "building kustomize $KUSTOMIZE_VERSION from the Go module proxy (first time: a few minutes)"
+  rm -rf "$gobin"
+  GOBIN="$gobin" GOFLAGS=-mod=mod go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  mv -f "$gobin/kustomize" "$bin"
+  rm -rf "$gobin"
+  printf '%s\n' "$KUSTOMIZE_VERSION" >"$bin.stamp"
+}
+
+# Copies the CRDs the deploy tests validate against into crds/ (KEDA: ScaledObject and
+# TriggerAuthentication; prometheus-operator: PodMonitor, ServiceMonitor, PrometheusRule).
+install_crds() {
+  local dir="$CACHE/crds" stamp="keda-$KEDA_VERSION prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+  if [[ -f "$dir/.complete" && "$(cat "$dir/.complete")" == "$stamp" ]]; then
+    return 0
+  fi
+  log "fetching the KEDA and prometheus-operator CRDs from the Go module proxy"
+  local keda operator
+  keda="$(module_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")"
+  operator="$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")"
+  rm -rf "$dir.tmp"
+  mkdir -p "$dir.tmp"
+  cp "$keda"/config/crd/bases/keda.sh_{scaledobjects,triggerauthentications}.yaml "$dir.tmp/"
+  cp "$operator"/example/prometheus-operator-crd/monitoring.coreos.com_{podmonitors,servicemonitors,prometheusrules}.yaml "$dir.tmp/"
+  chmod u+w "$dir.tmp"/*.yaml
+  printf '%s\n' "$stamp" >"$dir.tmp/.complete"
+  rm -rf "$dir"
+  mv "$dir.tmp" "$dir"
+}
+
+# Prints the directory `go mod download` unpacked MODULE@VERSION into.
+module_dir() {
+  GOFLAGS=-mod=mod go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'
+}
+
 case "${1:-}" in
   --ferretdb-test)
     test_ferretdb
@@ -147,6 +191,10 @@ install_debian_packages
 install_uv
 install_ferretdb "${1:-}" &
 ferret_pid=$!
+install_kustomize &
+kustomize_pid=$!
 install_kafka
+install_crds
 wait "$ferret_pid"
+wait "$kustomize_pid"
 log "done"

@@ -1,19 +1,22 @@
-"""deploy/k8s renders offline, every object is valid Kubernetes, and the deployment policy holds.
+"""deploy/k8s renders offline, every object is valid, and the deployment policy holds.
 
-The base and the production overlay are rendered with tests/deploy/kustomize.py (no kubectl,
-no cluster), validated against the Kubernetes OpenAPI schemas that kubernetes-validate ships
-(strict: unknown fields are errors), and then checked against what docflow relies on: probes on
-the contract's health endpoints, resources, a locked-down security context, Services, budgets,
-autoscaling, and settings that reach every container.
+The base and the production overlay are rendered with the real kustomize (tests/deploy/tools.py;
+no kubectl, no cluster). Core objects are validated against the Kubernetes OpenAPI schemas that
+kubernetes-validate ships, custom resources (KEDA, prometheus-operator) against their CRDs'
+schemas (strict both: unknown fields are errors). Then they are checked against what docflow
+relies on: probes on the operations port, resources, a locked-down security context, Services,
+budgets, autoscaling, the shutdown and spool arithmetic, the network and monitoring components,
+and settings that reach every container.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib.util
+import ipaddress
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,9 +29,18 @@ import yaml  # type: ignore[import-untyped]
 
 from docflow.analysis.settings import AnalysisSettings
 from docflow.common.settings import CommonSettings, load_settings
+from docflow.ingest.main import _BACKGROUND_STOP_S
 from docflow.ingest.settings import IngestSettings
+from docflow.ingest.uploads.reader import _FORM_OVERHEAD_BYTES
 from docflow.query.settings import QuerySettings
-from tests.deploy.kustomize import KustomizeError, Manifest, content_hash, render, split_image
+from tests.deploy.tools import (
+    KustomizeError,
+    Manifest,
+    crd_errors,
+    crd_kinds,
+    render,
+    split_image,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -50,6 +62,27 @@ SERVICE_PORTS = {"docflow-ingest": 8001, "docflow-query": 8002, "docflow-analysi
 OPS_PORTS = {"docflow-ingest": 9101, "docflow-query": 9102, "docflow-analysis": 9103}
 AUTOSCALED = {"docflow-ingest", "docflow-query"}
 WORKER = "docflow-analysis"
+# Custom resources: validated against their CRDs, not kubernetes-validate's schemas.
+CUSTOM_GROUPS = ("keda.sh/", "monitoring.coreos.com/")
+# What the production overlay's components add.
+NETWORK_POLICIES = {
+    "docflow-default-deny",
+    "docflow-api-from-ingress",
+    "docflow-operations-port",
+    "docflow-egress-dependencies",
+    "docflow-analysis-egress-model-provider",
+}
+COMPONENT_KINDS = {
+    "ScaledObject": {WORKER},
+    "TriggerAuthentication": {"docflow-kafka"},
+    "PodMonitor": {"docflow"},
+    "PrometheusRule": {"docflow"},
+    "NetworkPolicy": NETWORK_POLICIES,
+}
+MONITORING = ROOT / "deploy" / "monitoring"
+MONITORING_COMPONENT = K8S / "components" / "monitoring"
+# Seconds each service's shutdown spends after uvicorn's graceful phase closing its clients.
+CLOSE_MARGIN_S = 5
 
 SECRET_SETTINGS = {"MONGODB_URI", "REDIS_URL", "OPENAI_API_KEY", "KAFKA_SASL_PASSWORD"}
 # CONTRACT.md "Settings every deployment uses" (OPENAI_* and LLM_PROVIDER: analysis only).
@@ -197,6 +230,8 @@ def quantity(value: str | int) -> Decimal:
 def test_every_object_is_valid_kubernetes(rendered: Rendered, version: str) -> None:
     errors = []
     for manifest in rendered.objects:
+        if manifest["apiVersion"].startswith(CUSTOM_GROUPS):
+            continue  # test_custom_resources_match_their_crds
         name = f"{manifest['kind']}/{manifest['metadata']['name']}"
         try:
             validated = kubernetes_validate.utils.validate(manifest, version, strict=True)
@@ -211,6 +246,21 @@ def test_every_object_is_valid_kubernetes(rendered: Rendered, version: str) -> N
     assert not errors, f"{rendered.variant} against Kubernetes {version}:\n" + "\n".join(errors)
 
 
+def test_custom_resources_match_their_crds(rendered: Rendered) -> None:
+    custom = [m for m in rendered.objects if m["apiVersion"].startswith(CUSTOM_GROUPS)]
+    if not custom:
+        return  # the base opts into no component
+    known = crd_kinds()
+    errors = []
+    for manifest in custom:
+        name = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        if (manifest["apiVersion"], manifest["kind"]) not in known:
+            errors.append(f"{name}: no fetched CRD serves {manifest['apiVersion']}")
+            continue
+        errors.extend(f"{name}: {error}" for error in crd_errors(manifest))
+    assert not errors, f"{rendered.variant}:\n" + "\n".join(errors)
+
+
 def test_expected_objects_are_rendered(rendered: Rendered) -> None:
     kinds: dict[str, set[str]] = {}
     for manifest in rendered.objects:
@@ -221,13 +271,18 @@ def test_expected_objects_are_rendered(rendered: Rendered) -> None:
     assert kinds["PodDisruptionBudget"] == set(SERVICE_PORTS)
     assert kinds["HorizontalPodAutoscaler"] == AUTOSCALED
     assert kinds["CronJob"] == {RESUME_JOB}
-    assert kinds["NetworkPolicy"] == {"docflow-operations-port"}
     assert len(kinds["Secret"]) == 1
     # docflow-common plus one per service, each with its content hash appended.
-    assert {re.sub(r"-[a-z0-9]{10}$", "", name) for name in kinds["ConfigMap"]} == {
+    settings_maps = {name for name in kinds["ConfigMap"] if name != "docflow-dashboard"}
+    assert {re.sub(r"-[a-z0-9]{10}$", "", name) for name in settings_maps} == {
         "docflow-common",
         *SERVICE_PORTS,
     }
+    # The optional components: production opts into all of them, the base into none.
+    in_production = rendered.variant == "production"
+    for kind, names in COMPONENT_KINDS.items():
+        assert kinds.get(kind, set()) == (names if in_production else set()), kind
+    assert ("docflow-dashboard" in kinds["ConfigMap"]) is in_production
 
 
 def test_objects_are_namespaced_and_labelled(rendered: Rendered) -> None:
@@ -255,9 +310,9 @@ def test_containers_probe_the_contract_health_endpoints(rendered: Rendered) -> N
         port = SERVICE_PORTS[f"docflow-{name}"]
         ops_port = OPS_PORTS[f"docflow-{name}"]
         expected = {
-            "livenessProbe": ("/health", port),
+            "livenessProbe": ("/health", ops_port),
             "readinessProbe": ("/health/ready", ops_port),
-            "startupProbe": ("/health", port),
+            "startupProbe": ("/health", ops_port),
         }
         for probe_name, (path, probe_port) in expected.items():
             probe = container.get(probe_name)
@@ -350,16 +405,52 @@ def test_metrics_are_scraped_from_the_operations_port(rendered: Rendered) -> Non
         assert int(annotations["prometheus.io/port"]) == OPS_PORTS[name]
 
 
-def test_shutdown_leaves_the_worker_time_to_finish_a_batch(rendered: Rendered) -> None:
-    grace = {
-        d["metadata"]["name"]: d["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-        for d in rendered.deployments()
-    }
-    assert grace[WORKER] >= 60
-    assert all(grace[WORKER] > seconds for name, seconds in grace.items() if name != WORKER)
-    for deployment, container in each_container(rendered):
-        pause = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {})
-        assert pause.get("seconds", 0) < grace[deployment["metadata"]["name"]]
+def grace_period(deployment: Manifest) -> int:
+    seconds: int = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    return seconds
+
+
+def pre_stop_s(container: dict[str, Any]) -> int:
+    seconds: int = (
+        container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+    )
+    return seconds
+
+
+def test_grace_periods_cover_prestop_drain_and_flush(rendered: Rendered) -> None:
+    """terminationGracePeriodSeconds >= preStop + GRACEFUL_SHUTDOWN_S + the service's own
+    shutdown budget + closing the clients; past it the kubelet kills what is still running."""
+    for deployment in rendered.deployments():
+        name = deployment["metadata"]["name"]
+        [container] = containers(deployment)
+        env = rendered.environment(container)
+        drain = int(env["GRACEFUL_SHUTDOWN_S"].value)
+        if name == "docflow-ingest":
+            # Background tasks stop, then the outbox's last publish waits for Kafka's answer.
+            flush = _BACKGROUND_STOP_S + float(env["PUBLISH_TIMEOUT_S"].value)
+        elif name == WORKER:
+            flush = float(env["SHUTDOWN_TIMEOUT_S"].value)  # the poll in flight finishes
+        else:
+            flush = 0.0
+        needed = pre_stop_s(container) + drain + flush + CLOSE_MARGIN_S
+        assert grace_period(deployment) >= needed, f"{name}: {grace_period(deployment)} < {needed}"
+        if name != WORKER:
+            # The APIs keep serving while the endpoint removal reaches every proxy.
+            assert pre_stop_s(container) >= 5, name
+
+
+def test_the_upload_spool_holds_the_uploads_allowed(rendered: Rendered) -> None:
+    """/tmp of ingest >= (MAX_UPLOAD_BYTES + form overhead) x UPLOADS_PER_TENANT x the tenants
+    uploading at once that ingest.yaml sizes for (8): the formula its comment states."""
+    deployment = rendered.get("Deployment", "docflow-ingest")
+    [container] = containers(deployment)
+    env = rendered.environment(container)
+    per_upload = int(env["MAX_UPLOAD_BYTES"].value) + _FORM_OVERHEAD_BYTES
+    uploads = int(env["UPLOADS_PER_TENANT"].value) * 8
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+    spool = quantity(volumes[mount["name"]]["emptyDir"]["sizeLimit"])
+    assert spool >= per_upload * uploads, f"{spool} < {per_upload} x {uploads}"
 
 
 # Configuration -----------------------------------------------------------------------------------
@@ -430,7 +521,12 @@ def test_every_deployment_has_a_service_selecting_its_pods(rendered: Rendered) -
         for port in matching[0]["spec"]["ports"]:
             expected = SERVICE_PORTS[deployment["metadata"]["name"]]
             assert container_port(container, port["targetPort"]) == expected
-        for spread in deployment["spec"]["template"]["spec"].get("topologySpreadConstraints", []):
+        spreads = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+        assert [s["topologyKey"] for s in spreads] == [
+            "topology.kubernetes.io/zone",
+            "kubernetes.io/hostname",
+        ]
+        for spread in spreads:
             assert selects(spread["labelSelector"]["matchLabels"], labels)
 
 
@@ -466,7 +562,32 @@ def test_analysis_replicas_stay_within_the_partitions(rendered: Rendered) -> Non
     env = rendered.environment(containers(deployment)[0])
     partitions = int(env["KAFKA_TOPIC_PARTITIONS"].value)
     assert partitions == 6  # documents.ingested, as the comments in analysis.yaml say
-    assert 1 <= deployment["spec"]["replicas"] <= partitions
+    scalers = rendered.of_kind("ScaledObject")
+    if not scalers:
+        assert 1 <= deployment["spec"]["replicas"] <= partitions
+        return
+    # KEDA owns the count: a fixed one would reset its HPA on every apply.
+    assert "replicas" not in deployment["spec"]
+    [scaler] = scalers
+    spec = scaler["spec"]
+    assert spec["scaleTargetRef"]["name"] == WORKER
+    assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"] == partitions
+    assert spec["cooldownPeriod"] > 0
+    [trigger] = spec["triggers"]
+    assert trigger["type"] == "kafka"
+    metadata = trigger["metadata"]
+    assert metadata["topic"] == "documents.ingested"
+    assert metadata["consumerGroup"] == AnalysisSettings().analysis_consumer_group
+    assert int(metadata["lagThreshold"]) > 0
+    # The trigger connects as the worker does: its bootstrap servers and its Kafka user.
+    assert metadata["bootstrapServersFromEnv"] == "KAFKA_BOOTSTRAP_SERVERS"
+    assert env["KAFKA_SECURITY_PROTOCOL"].value == "SASL_SSL"
+    assert (metadata["sasl"], metadata["tls"]) == ("scram_sha512", "enable")
+    assert env["KAFKA_SASL_MECHANISM"].value == "SCRAM-SHA-512"
+    auth = rendered.get("TriggerAuthentication", trigger["authenticationRef"]["name"])
+    for entry in auth["spec"]["env"]:
+        assert entry["containerName"] == containers(deployment)[0]["name"]
+        assert entry["name"] in env, entry
 
 
 def test_production_runs_production(production: Rendered) -> None:
@@ -478,7 +599,6 @@ def test_production_runs_production(production: Rendered) -> None:
         assert tag != "latest"
     for autoscaler in production.of_kind("HorizontalPodAutoscaler"):
         assert autoscaler["spec"]["minReplicas"] >= 3
-    assert production.get("Deployment", WORKER)["spec"]["replicas"] >= 2
 
 
 def test_production_settings_pass_the_production_rules(
@@ -500,52 +620,131 @@ def test_production_settings_pass_the_production_rules(
         assert settings.docs_public is False
 
 
-def test_the_operations_port_is_reached_only_from_monitoring(rendered: Rendered) -> None:
-    policy = rendered.get("NetworkPolicy", "docflow-operations-port")["spec"]
-    selected = set(policy["podSelector"]["matchExpressions"][0]["values"])
-    assert selected == set(OPS_PORTS)
-    assert policy["policyTypes"] == ["Ingress"]
-    rules = {rule["ports"][0]["port"]: rule for rule in policy["ingress"]}
-    assert set(rules) == {"http", "ops"}
-    assert "from" not in rules["http"], "the API port stays open"
-    [source] = rules["ops"]["from"]
-    assert set(source) == {"namespaceSelector"}
+def namespace_sources(rule: dict[str, Any]) -> set[str]:
+    return {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in rule.get("from", rule.get("to", []))
+        if "namespaceSelector" in peer
+    }
 
 
-# The renderer itself -----------------------------------------------------------------------------
+def policies_for(rendered: Rendered, labels: dict[str, str], kind: str) -> list[dict[str, Any]]:
+    """The specs of the NetworkPolicies of type `kind` that select pods with `labels`."""
+    selected = []
+    for policy in rendered.of_kind("NetworkPolicy"):
+        spec = policy["spec"]
+        if kind not in spec["policyTypes"]:
+            continue
+        selector = spec["podSelector"]
+        names = [e["values"] for e in selector.get("matchExpressions", [])]
+        if all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+            labels.get("app.kubernetes.io/name") in values for values in names
+        ):
+            selected.append(spec)
+    return selected
+
+
+def test_the_network_is_denied_by_default(production: Rendered) -> None:
+    deny = production.get("NetworkPolicy", "docflow-default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_each_port_is_reached_only_by_who_needs_it(production: Rendered) -> None:
+    for deployment in production.deployments():
+        name = deployment["metadata"]["name"]
+        rules = [
+            r
+            for p in policies_for(production, pod_labels(deployment), "Ingress")
+            for r in p.get("ingress", [])
+        ]
+        by_port: dict[str, list[dict[str, Any]]] = {}
+        for rule in rules:
+            assert rule.get("from"), f"{name}: a rule open to everyone"
+            for port in rule["ports"]:
+                by_port.setdefault(port["port"], []).append(rule)
+        expected_ports = {"ops"} if name == WORKER else {"http", "ops"}
+        assert set(by_port) == expected_ports, name
+        [ops] = by_port["ops"]
+        assert namespace_sources(ops) == {"monitoring"}
+        [node] = [peer["ipBlock"]["cidr"] for peer in ops["from"] if "ipBlock" in peer]
+        assert ipaddress.ip_network(node).is_private, "the kubelet probes from the node CIDR"
+        if name != WORKER:
+            [api] = by_port["http"]
+            assert namespace_sources(api) == {"ingress-nginx"}
+            assert all("namespaceSelector" in peer for peer in api["from"])
+
+
+def test_egress_goes_only_to_the_dependencies(production: Rendered) -> None:
+    workloads = [*production.deployments(), production.get("CronJob", RESUME_JOB)]
+    for workload in workloads:
+        name = workload["metadata"]["name"]
+        template = workload["spec"].get("jobTemplate", workload)["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        rules = [r for p in policies_for(production, labels, "Egress") for r in p.get("egress", [])]
+        namespaces = set().union(*(namespace_sources(rule) for rule in rules))
+        assert namespaces == {"kube-system", "kafka", "mongodb", "redis"}, name
+        external = [r for r in rules if any("ipBlock" in peer for peer in r["to"])]
+        if name == WORKER:
+            [provider] = external
+            assert [p["port"] for p in provider["ports"]] == [443]
+            [block] = [peer["ipBlock"] for peer in provider["to"]]
+            assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(block["except"])
+        else:
+            assert not external, f"{name} may reach outside the cluster"
+
+
+def test_the_operations_ports_are_scraped(production: Rendered) -> None:
+    [monitor] = production.of_kind("PodMonitor")
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("ops", "/metrics")
+    [expression] = monitor["spec"]["selector"]["matchExpressions"]
+    assert set(expression["values"]) == set(OPS_PORTS)
+    for deployment in production.deployments():
+        assert pod_labels(deployment)["app.kubernetes.io/name"] in expression["values"]
+
+
+def test_the_dashboard_is_a_grafana_config_map(production: Rendered) -> None:
+    dashboard = production.get("ConfigMap", "docflow-dashboard")
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    [(file_name, text)] = dashboard["data"].items()
+    assert file_name.endswith(".json")
+    assert json.loads(text)["title"]
 
 
 @pytest.mark.parametrize(
-    ("data", "expected"),
-    [
-        # Names produced by kustomize's own tests (api/krusty/configmaps_test.go).
-        ({"from": "overlay"}, "87mcggf7d7"),
-        ({"big": "bang", "foo": "bar"}, "ft9mmdc8c6"),
-    ],
+    ("source", "copy"),
+    [("alerts.yaml", "prometheusrule.yaml"), ("dashboard.json", "dashboard.json")],
 )
-def test_content_hash_matches_kustomize(data: dict[str, str], expected: str) -> None:
-    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": data}
-    assert content_hash(config_map) == expected
+def test_monitoring_copies_match_deploy_monitoring(source: str, copy: str) -> None:
+    """kustomize reads nothing outside a component's folder: the PrometheusRule and dashboard
+    are copies, rewritten by deploy/k8s/components/monitoring/sync.py."""
+    if not (MONITORING / source).exists():
+        pytest.skip(f"deploy/monitoring/{source} does not exist yet: the component's own stands")
+    sync = _load_sync()
+    expected = sync.expected_copies()[MONITORING_COMPONENT / copy]
+    actual = (MONITORING_COMPONENT / copy).read_text(encoding="utf-8")
+    assert actual == expected, f"{copy} is stale: uv run python {MONITORING_COMPONENT / 'sync.py'}"
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_renderer_matches_kubectl_kustomize(k8s_tree: Path, variant: str) -> None:
-    directory = k8s_tree / VARIANTS[variant]
-    completed = subprocess.run(
-        ["kubectl", "kustomize", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def test_the_rule_copy_wraps_the_rules_file() -> None:
+    rules = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n"
+    rule = yaml.safe_load(_load_sync().prometheus_rule(rules))
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load(rules)
+
+
+def _load_sync() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "monitoring_sync", MONITORING_COMPONENT / "sync.py"
     )
-    assert completed.returncode == 0, completed.stderr
-    theirs = [doc for doc in yaml.safe_load_all(completed.stdout) if doc]
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def key(manifest: Manifest) -> tuple[str, str]:
-        return manifest["kind"], manifest["metadata"]["name"]
 
-    assert sorted(render(directory), key=key) == sorted(theirs, key=key)
+# Rendering ---------------------------------------------------------------------------------------
 
 
 def test_building_without_the_secret_file_fails(tmp_path: Path) -> None:
@@ -553,29 +752,3 @@ def test_building_without_the_secret_file_fails(tmp_path: Path) -> None:
     shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns(".env.secret"))
     with pytest.raises(KustomizeError, match=r"\.env\.secret"):
         render(tree / "base")
-
-
-@pytest.mark.parametrize(
-    ("kustomization", "message"),
-    [
-        ("resources: [deployment.yaml]\ncommonLabels: {a: b}\n", "not supported"),
-        (
-            "resources: [deployment.yaml]\nlabels: [{pairs: {a: b}, includeSelectors: true}]\n",
-            "includeTemplates",
-        ),
-        ("resources: [missing.yaml]\n", "does not exist"),
-        ("resources: [deployment.yaml]\npatches: [{path: patch.yaml}]\n", "lists"),
-    ],
-)
-def test_renderer_refuses_what_it_does_not_implement(
-    tmp_path: Path, kustomization: str, message: str
-) -> None:
-    deployment = (
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n"
-        "spec: {template: {spec: {containers: [{name: c, image: IMAGE}]}}}\n"
-    )
-    (tmp_path / "kustomization.yaml").write_text(kustomization, encoding="utf-8")
-    (tmp_path / "deployment.yaml").write_text(deployment.replace("IMAGE", "i"), encoding="utf-8")
-    (tmp_path / "patch.yaml").write_text(deployment.replace("IMAGE", "j"), encoding="utf-8")
-    with pytest.raises(KustomizeError, match=message):
-        render(tmp_path)

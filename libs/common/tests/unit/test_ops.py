@@ -49,3 +49,9 @@ def test_proxy_headers_are_read_from_the_named_proxies_only() -> None:
     options = uvicorn_options(CommonSettings(forwarded_allow_ips="10.0.0.0/8, 192.168.1.1"))
     assert options["proxy_headers"] is True
     assert options["forwarded_allow_ips"] == "10.0.0.0/8, 192.168.1.1"
+
+
+def test_the_graceful_shutdown_is_a_setting() -> None:
+    assert uvicorn_options(CommonSettings())["timeout_graceful_shutdown"] == 30
+    options = uvicorn_options(CommonSettings(graceful_shutdown_s=12))
+    assert options["timeout_graceful_shutdown"] == 12

@@ -93,7 +93,7 @@ def uvicorn_options(settings: CommonSettings) -> dict[str, Any]:
         # uvicorn falls back to $FORWARDED_ALLOW_IPS or 127.0.0.1 when this is None.
         "forwarded_allow_ips": trusted_proxies or [],
         "server_header": False,
-        "timeout_graceful_shutdown": 30,
+        "timeout_graceful_shutdown": settings.graceful_shutdown_s,
     }
 
 

@@ -117,6 +117,10 @@ class CommonSettings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_default: str = "1200/minute"
     health_check_timeout_s: float = Field(default=2.0, gt=0)
+    # On SIGTERM uvicorn stops accepting and waits this long for requests in flight, then runs
+    # the shutdown (closing the consumers, flushing the outbox). deploy/k8s sizes
+    # terminationGracePeriodSeconds from it.
+    graceful_shutdown_s: int = Field(default=30, ge=1)
     # API keys (docflow.common.identity): a verified key is cached in each process this long,
     # so a revocation takes effect within it; a rejected one for the shorter negative TTL.
     auth_cache_ttl_s: float = Field(default=30.0, gt=0, le=300)
