@@ -2,7 +2,8 @@
 # The image of one docflow service, chosen by the build argument SERVICE (ingest, query or
 # analysis). The build context is the repository root (the uv workspace):
 #   docker build --build-arg SERVICE=ingest -t docflow-ingest .
-# Everything is shared but the last few lines: each service's stage sets its port and command.
+# Everything is shared but the last few lines: each service's stage sets its port and command
+# (and analysis copies the tiktoken encoding it counts tokens with).
 
 # Declared before the first FROM so that the final FROM can name the service's stage.
 ARG SERVICE
@@ -76,9 +77,22 @@ ENV HTTP_PORT=8002 \
 EXPOSE 8002 9102
 CMD ["docflow-query"]
 
+# analysis counts prompt tokens with tiktoken's o200k_base (providers/tokens.py), whose BPE file
+# tiktoken downloads on first use, which fails offline and on a read-only root filesystem. Fetch
+# it at build time into a cache directory (tiktoken names the file by the SHA-1 of its URL and
+# checks its SHA-256), for the analysis stage to copy. Only a build of analysis runs this stage.
+FROM builder AS tiktoken
+RUN TIKTOKEN_CACHE_DIR=/tiktoken \
+    /app/.venv/bin/python -c "import tiktoken; tiktoken.get_encoding('o200k_base')"
+
 FROM runtime AS analysis
+# Owned by root like the venv: the service reads the encoding and never rewrites it.
+COPY --from=tiktoken /tiktoken /app/tiktoken
+# DL3064 reads "TOKEN" in the name as a secret; TIKTOKEN_CACHE_DIR is the directory above.
+# hadolint ignore=DL3064
 ENV HTTP_PORT=8003 \
-    OPS_PORT=9103
+    OPS_PORT=9103 \
+    TIKTOKEN_CACHE_DIR=/app/tiktoken
 EXPOSE 8003 9103
 CMD ["docflow-analysis"]
 

@@ -25,7 +25,7 @@ TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
 	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language load resume-deferred \
-	fake-openai clean api-key api-keys revoke-api-key
+	fake-openai clean api-key api-keys revoke-api-key images
 
 help: ## List the targets
 	@echo "docflow make targets:"
@@ -140,6 +140,11 @@ resume-deferred: ## Re-queue documents deferred by a spent tenant token budget (
 
 fake-openai: ## The fake OpenAI-compatible server on :8099 (tests/fakes/openai_server.py)
 	@$(RUN) python tests/fakes/openai_server.py --port 8099
+
+# The first builder that can build here: docker (buildx), podman, buildah, nerdctl or kaniko;
+# IMAGE_BUILDER=<one of them> insists on one. Without any it says so and exits 0.
+images: ## Build the three service images (docflow-<service>:<git short sha> and :latest) with the OCI builder at hand
+	@bash deploy/images.sh
 
 clean: ## Stop the background infrastructure, then remove .cache/data and .cache/logs
 	@bash $(INFRA) down

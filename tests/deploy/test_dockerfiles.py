@@ -26,7 +26,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 SERVICE_PORTS = {"ingest": 8001, "query": 8002, "analysis": 8003}  # CONTRACT.md
-SHARED_STAGES = {"uv", "builder", "runtime"}
+BUILD_STAGES = {"uv", "builder", "runtime", "tiktoken"}  # the stages that are no image
 OPS_PORTS = {"ingest": 9101, "query": 9102, "analysis": 9103}  # CONTRACT.md
 RUN_AS_USER = "10001"  # runAsUser in deploy/k8s
 PINNED_IMAGE = re.compile(r"^[\w./-]+:\d+\.\d+(\.\d+)?([\w.-]*)$")  # a version tag, never latest
@@ -123,7 +123,7 @@ def test_one_dockerfile_with_a_stage_per_service() -> None:
     """SERVICE picks the image's last stage; every service of the workspace has one."""
     as_written = stages(None)
     assert as_written[-1].base == "${SERVICE}"
-    per_service = {stage.name for stage in as_written if stage.name} - SHARED_STAGES
+    per_service = {stage.name for stage in as_written if stage.name} - BUILD_STAGES
     workspace_services = {path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml")}
     assert per_service == workspace_services == set(SERVICE_PORTS)
     assert not list((ROOT / "services").glob("*/Dockerfile")), "one Dockerfile, at the root"
@@ -181,3 +181,31 @@ def test_build_context_holds_what_the_dockerfile_copies(service: str) -> None:
         for source in words[:-1]:
             assert (ROOT / source).exists(), f"COPY {source}: no such file"
             assert any(fnmatch.fnmatch(source, p) for p in allowed), f"{source} is dockerignored"
+
+
+def test_analysis_image_holds_the_encoding_it_counts_tokens_with() -> None:
+    """tiktoken downloads its encoding on first use, which fails offline: the analysis image
+    fetches at build time the encoding that providers/tokens.py loads, into the directory that
+    TIKTOKEN_CACHE_DIR names in the image."""
+    tokens_py = ROOT / "services/analysis/src/docflow/analysis/providers/tokens.py"
+    loaded = re.findall(r"get_encoding\(\"(\w+)\"\)", tokens_py.read_text(encoding="utf-8"))
+    assert len(loaded) == 1, "tokens.py loads one encoding"
+    fetches = [a for a in arguments_of("analysis", "RUN") if "tiktoken.get_encoding" in a]
+    assert len(fetches) == 1
+    fetch = fetches[0]
+    assert f"get_encoding('{loaded[0]}')" in fetch
+    build_cache = re.search(r"TIKTOKEN_CACHE_DIR=(\S+)", fetch)
+    assert build_cache is not None, "the build-time fetch names its cache directory"
+    copies = [a.split() for a in arguments_of("analysis", "COPY") if build_cache[1] in a.split()]
+    assert len(copies) == 1, "the analysis stage copies the fetched cache"
+    image_cache = copies[0][-1]
+    env = " ".join(arguments_of("analysis", "ENV"))
+    assert f"TIKTOKEN_CACHE_DIR={image_cache}" in env
+    assert image_cache.startswith("/app/")  # root-owned, beside the venv, read-only at run time
+
+
+@pytest.mark.parametrize("service", sorted(set(SERVICE_PORTS) - {"analysis"}))
+def test_only_the_analysis_image_carries_the_encoding(service: str) -> None:
+    """ingest and query count no tokens: their builds skip the stage that downloads it."""
+    assert not any("tiktoken" in a for a in arguments_of(service, "RUN"))
+    assert "TIKTOKEN_CACHE_DIR" not in " ".join(arguments_of(service, "ENV"))
