@@ -83,7 +83,7 @@ async def test_only_what_changed_is_analyzed_again(
         assert sorted(await again(stale)) == sorted([first["_id"], second["_id"]])
 
         async def acme_on_v2() -> bool:
-            return await documents.count_documents({"analysis.prompt_version": "v2"}) == 2
+            return bool(await documents.count_documents({"analysis.prompt_version": "v2"}) == 2)
 
         assert await until(acme_on_v2, timeout_s=60)
         assert await analyzed_total() == 6
