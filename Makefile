@@ -25,7 +25,7 @@ TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
 	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language load resume-deferred \
-	fake-openai clean api-key api-keys revoke-api-key images
+	fake-openai clean api-key api-keys revoke-api-key images services dlq dlq-replay reanalyze
 
 help: ## List the targets
 	@echo "docflow make targets:"
@@ -49,6 +49,14 @@ run: install ## Install, then run Kafka, FerretDB, Redis and the three services 
 # In development (the default APP_ENV) `devkey` ensures the key of tenant `default` kept in
 # .cache/dev-api-key and prints it, for the README's curl lines; never in staging or production.
 DEV_KEY_PROC = $$(if [ "$${APP_ENV:-development}" = development ]; then echo devkey; fi)
+
+# Only the three services, against the Kafka, MongoDB and Redis the settings name (.env or the
+# environment; README, "Running against your own Kafka, MongoDB and Redis"): nothing is
+# installed or started besides them, and the Procfile's wait for the local ports is skipped.
+services: ## Run only ingest, analysis and query against the infrastructure the settings name (Ctrl-C stops them)
+	@$(UV) sync --frozen
+	@$(LOAD_DOTENV); export LLM_PROVIDER="$${LLM_PROVIDER:-local}" DOCFLOW_WAIT_FOR=""; \
+	exec $(HONCHO) start -e /dev/null -f $(PROCFILE) ingest analysis query
 
 api-key: ## Create an API key for TENANT=<name> (the tenant too, if new); the key is the last line
 	@if [ -z "$(TENANT)" ]; then echo "usage: make api-key TENANT=<name> [NAME=<label>]" >&2; exit 2; fi
@@ -137,6 +145,28 @@ load: ## Locust, headless, 50 users for LOAD_TIME (30s) against a running stack 
 
 resume-deferred: ## Re-queue documents deferred by a spent tenant token budget (run after the UTC reset)
 	@$(LOAD_DOTENV); $(RUN) python -m docflow.analysis.analyses.resume
+
+# The runbook (README, "Runbook: bad days"). Selectors, all optional: ERROR_TYPE, SOURCE_TOPIC,
+# PARTITION, OFFSETS (N, N- or N-M of documents.dlq), DOCUMENT (a document id).
+DLQ_ARGS = $(if $(ERROR_TYPE),--error-type "$(ERROR_TYPE)") $(if $(SOURCE_TOPIC),--source-topic "$(SOURCE_TOPIC)") \
+	$(if $(PARTITION),--partition "$(PARTITION)") $(if $(OFFSETS),--offsets "$(OFFSETS)") \
+	$(if $(DOCUMENT),--document-id "$(DOCUMENT)")
+
+dlq: ## Dead letters by source topic and error type; with ERROR_TYPE/OFFSETS/PARTITION/DOCUMENT= the chosen ones and their headers
+	@$(LOAD_DOTENV); $(RUN) docflow-dlq show $(DLQ_ARGS) $(if $(LIMIT),--limit "$(LIMIT)")
+
+dlq-replay: ## Replay chosen dead letters to their source topic, once each (same selectors, ALL=1, DRY_RUN=1)
+	@$(LOAD_DOTENV); $(RUN) docflow-dlq replay $(DLQ_ARGS) $(if $(ALL),--all) $(if $(DRY_RUN),--dry-run)
+
+# Filters: ID (one document), STATUS, TENANT, BEFORE (ISO date), OUTDATED=1 (prompt version or
+# model not current), PROMPT_VERSION_NOT=current|v1, MODEL_NOT=current|<model>; FORCE=1, DRY_RUN=1.
+# (Not `PROMPT_VERSION!=...`: make would read that as a shell assignment.)
+reanalyze: ## Re-queue documents for analysis (ID=... or a filter), skipping those already up to date
+	@$(LOAD_DOTENV); $(RUN) docflow-reanalyze $(if $(ID),--id "$(ID)") $(if $(STATUS),--status "$(STATUS)") \
+		$(if $(TENANT),--tenant "$(TENANT)") $(if $(BEFORE),--before "$(BEFORE)") $(if $(OUTDATED),--outdated) \
+		$(if $(PROMPT_VERSION_NOT),--prompt-version-not "$(PROMPT_VERSION_NOT)") \
+		$(if $(MODEL_NOT),--model-not "$(MODEL_NOT)") $(if $(ALL),--all) $(if $(FORCE),--force) \
+		$(if $(DRY_RUN),--dry-run)
 
 fake-openai: ## The fake OpenAI-compatible server on :8099 (tests/fakes/openai_server.py)
 	@$(RUN) python tests/fakes/openai_server.py --port 8099

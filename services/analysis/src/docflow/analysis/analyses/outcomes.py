@@ -110,14 +110,15 @@ async def apply_all(workload: Workload, records: list[MongoDocument]) -> None:
     """Put stored analyses on their documents and announce them (both safe to repeat)."""
     if not records:
         return
-    analyzed = DocumentStatus.ANALYZED.value
     await repository.mark_many_analyzed(
         workload.services.db,
-        # A document already analyzed (a redelivery) is left exactly as it is.
+        # A document that already shows this analysis (a redelivery) is left exactly as it
+        # is; one analyzed before under another prompt version or model (re-queued by
+        # `docflow-reanalyze`) gets the new one.
         analyses={
             r["document_id"]: r["analysis"]
             for r in records
-            if workload.documents[r["document_id"]].get("status") != analyzed
+            if not shows(workload.documents[r["document_id"]], r["analysis"])
         },
         now=utc_now(),
     )
@@ -125,6 +126,15 @@ async def apply_all(workload: Workload, records: list[MongoDocument]) -> None:
     # correlation id.
     await asyncio.gather(
         *(publish(workload, r["document_id"], DocumentStatus.ANALYZED) for r in records)
+    )
+
+
+def shows(document: MongoDocument, analysis: dict[str, Any]) -> bool:
+    """Whether `document` is analyzed and carries this very analysis (same `analyzed_at`)."""
+    current = document.get("analysis") or {}
+    return bool(
+        document.get("status") == DocumentStatus.ANALYZED.value
+        and current.get("analyzed_at") == analysis.get("analyzed_at")
     )
 
 

@@ -114,7 +114,8 @@ async def mark_many_analyzed(
 ) -> None:
     """Put analyses on their documents, a chunk per round trip.
 
-    The caller passes only documents it read as not analyzed, so the filter is the `_id` alone.
+    The caller passes only documents it read as not showing these analyses, so the filter is
+    the `_id` alone.
     """
     for chunk in _chunks(list(analyses.items())):
         operations = [
@@ -163,6 +164,46 @@ async def deferred_documents(db: Database, *, limit: int) -> list[MongoDocument]
         limit=limit,
     )
     return [doc async for doc in cursor]
+
+
+# ---- Re-analysis (analyses/reanalyze.py) -------------------------------------------------
+
+_CANDIDATE_FIELDS = {
+    "_id": 1,
+    "tenant_id": 1,
+    "content_hash": 1,
+    "status": 1,
+    "analysis.prompt_version": 1,
+    "analysis.model": 1,
+}
+
+
+async def reanalysis_candidates(
+    db: Database, *, where: dict[str, Any], limit: int
+) -> list[MongoDocument]:
+    """Documents matching `where` (built by the command from its filters), oldest first."""
+    cursor = db[DOCUMENTS].find(where, _CANDIDATE_FIELDS, limit=limit).sort("created_at", 1)
+    return [doc async for doc in cursor]
+
+
+async def retire_analyses(
+    db: Database, *, document_ids: list[str], prompt_version: str, keep_model: str | None
+) -> int:
+    """Delete these documents' analyses of `prompt_version` (except those by `keep_model`),
+    so that analysis, which skips a document whose analysis exists, analyzes it again."""
+    where: dict[str, Any] = {"_id": {"$in": [analysis_id(i, prompt_version) for i in document_ids]}}
+    if keep_model is not None:
+        where["model"] = {"$ne": keep_model}
+    result = await db[ANALYSES].delete_many(where)
+    return result.deleted_count
+
+
+async def requeue_failed(db: Database, *, document_ids: list[str], now: datetime) -> None:
+    """Failed is final for analysis (a redelivery must not pay again): back to `queued`."""
+    await db[DOCUMENTS].update_many(
+        {"_id": {"$in": document_ids}, "status": DocumentStatus.FAILED.value},
+        {"$set": {"status": DocumentStatus.QUEUED.value, "error": None, "updated_at": now}},
+    )
 
 
 # ---- The OpenAI Batch API path: documents waiting for, or inside, a submitted batch job ------

@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from docflow.analysis.providers.openai.batch_api import BatchApiClient
 
 
+def current_model(settings: AnalysisSettings) -> str:
+    """The model name the configured provider stores on its analyses (without building it)."""
+    if settings.llm_provider is LLMProvider.LOCAL:
+        return LocalProvider.model
+    return settings.openai_model
+
+
 def create_provider(settings: AnalysisSettings, estimator: TokenEstimator) -> Provider:
     if settings.llm_provider is LLMProvider.LOCAL:
         return LocalProvider()
