@@ -138,7 +138,9 @@ def health_checks(app: FastAPI) -> Sequence[HealthCheck]:
 
     return [
         HealthCheck("mongodb", mongo),
-        HealthCheck("kafka", kafka),
+        # Without Kafka documents are still accepted: the outbox publishes them when it is back
+        # (and answers 503 once its backlog is full), so the pod stays in rotation.
+        HealthCheck("kafka", kafka, required=False),
         # Without Redis, rate limits fall back to memory and Idempotency-Key is not replayed.
         HealthCheck("redis", redis, required=False),
     ]

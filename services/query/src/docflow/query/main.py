@@ -118,15 +118,29 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def health_checks(app: FastAPI) -> Sequence[HealthCheck]:
-    """MongoDB is required; without Redis or Kafka reads still work (cache `degraded`)."""
+    """Ready while reads can be served: from MongoDB, or from the cache while MongoDB is down
+    (the designed degraded mode: cached documents, lists and stats keep answering). Each
+    dependency alone only degrades; both gone is unready."""
     services = services_of(app)
+
+    async def mongodb() -> object:
+        return await services.database.command("ping")
 
     async def kafka() -> None:
         if not await services.broker.ping(timeout=1.0):
             raise ConnectionError("kafka did not answer")
 
+    async def reads() -> None:
+        # The cache first: it answers in a millisecond, while a MongoDB that is gone takes its
+        # whole server-selection timeout to say so, longer than a check may take.
+        try:
+            await services.cache.ping()
+        except Exception:
+            await mongodb()  # raises too: nothing can be read
+
     return [
-        HealthCheck("mongodb", lambda: services.database.command("ping")),
+        HealthCheck("reads", reads),
+        HealthCheck("mongodb", mongodb, required=False),
         HealthCheck("cache", services.cache.ping, required=False),
         HealthCheck("kafka", kafka, required=False),
     ]
