@@ -9,6 +9,8 @@ KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 LOG4J_VERSION="${LOG4J_VERSION:-2.26.0}"
 SLF4J_VERSION="${SLF4J_VERSION:-2.0.17}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
+# The Go module version of Prometheus (v0.3XX.Y is Prometheus 3.XX.Y): its promtool only.
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
 mkdir -p "$CACHE/bin"
 
 log() { printf '[install] %s\n' "$*"; }
@@ -110,6 +112,21 @@ test_ferretdb() {
   (cd "$src" && GOFLAGS="-mod=mod -buildvcs=false" go test -count=1 ./internal/backends/sqlite/...)
 }
 
+# promtool checks and unit-tests the alert rules (deploy/monitoring, tests/deploy/test_alerts.py).
+# Built from the Go module proxy like FerretDB; the stamp holds the version it was built from.
+install_promtool() {
+  local bin="$CACHE/bin/promtool" gobin="$CACHE/src/promtool-bin"
+  if "$bin" --version >/dev/null 2>&1 && [[ -f "$bin.stamp" && "$(cat "$bin.stamp")" == "$PROMETHEUS_VERSION" ]]; then
+    return 0
+  fi
+  log "building promtool $PROMETHEUS_VERSION from the Go module proxy (first time: several minutes)"
+  rm -rf "$gobin"
+  GOBIN="$gobin" GOFLAGS="-mod=mod" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+  mv -f "$gobin/promtool" "$bin"
+  printf '%s\n' "$PROMETHEUS_VERSION" >"$bin.stamp"
+  "$bin" --version >/dev/null 2>&1 || { log "promtool build does not start"; return 1; }
+}
+
 install_kafka() {
   local dir="$CACHE/kafka-$KAFKA_VERSION"
   local libs="$dir/libs"
@@ -147,6 +164,9 @@ install_debian_packages
 install_uv
 install_ferretdb "${1:-}" &
 ferret_pid=$!
+install_promtool &
+promtool_pid=$!
 install_kafka
 wait "$ferret_pid"
+wait "$promtool_pid"
 log "done"
