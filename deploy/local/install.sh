@@ -14,6 +14,8 @@ FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
 KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.7.1}"
 KEDA_VERSION="${KEDA_VERSION:-v2.21.0}"
 PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
+# The Go module version of Prometheus (v0.3XX.Y is Prometheus 3.XX.Y): its promtool only.
+PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
 mkdir -p "$CACHE/bin"
 
 log() { printf '[install] %s\n' "$*"; }
@@ -114,6 +116,21 @@ test_ferretdb() {
   (cd "$src" && GOFLAGS="-mod=mod -buildvcs=false" go test -count=1 ./internal/backends/sqlite/...)
 }
 
+# promtool checks and unit-tests the alert rules (deploy/monitoring, tests/deploy/test_alerts.py).
+# Built from the Go module proxy like FerretDB; the stamp holds the version it was built from.
+install_promtool() {
+  local bin="$CACHE/bin/promtool" gobin="$CACHE/src/promtool-bin"
+  if "$bin" --version >/dev/null 2>&1 && [[ -f "$bin.stamp" && "$(cat "$bin.stamp")" == "$PROMETHEUS_VERSION" ]]; then
+    return 0
+  fi
+  log "building promtool $PROMETHEUS_VERSION from the Go module proxy (first time: several minutes)"
+  rm -rf "$gobin"
+  GOBIN="$gobin" GOFLAGS="-mod=mod" go install "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+  mv -f "$gobin/promtool" "$bin"
+  printf '%s\n' "$PROMETHEUS_VERSION" >"$bin.stamp"
+  "$bin" --version >/dev/null 2>&1 || { log "promtool build does not start"; return 1; }
+}
+
 install_kafka() {
   local dir="$CACHE/kafka-$KAFKA_VERSION"
   local libs="$dir/libs"
@@ -193,8 +210,11 @@ install_ferretdb "${1:-}" &
 ferret_pid=$!
 install_kustomize &
 kustomize_pid=$!
+install_promtool &
+promtool_pid=$!
 install_kafka
 install_crds
 wait "$ferret_pid"
 wait "$kustomize_pid"
+wait "$promtool_pid"
 log "done"

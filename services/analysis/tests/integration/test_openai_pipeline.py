@@ -22,7 +22,7 @@ from docflow.analysis.settings import AnalysisSettings
 from docflow.common.documents import ANALYSES, DOCUMENTS
 from docflow.common.events import DeadLetterHeader, Topic
 from docflow.common.ops import operations_app
-from docflow.testing import Isolation, collect_messages
+from docflow.testing import Isolation, Scrape, collect_messages, scrape, scrape_until
 
 from .conftest import FakeOpenAIServer
 
@@ -70,6 +70,7 @@ async def test_documents_are_packed_several_per_request(
     fake_openai: Callable[..., FakeOpenAIServer],
     use_fake: Callable[..., None],
     fast_retries: None,
+    consumer_group: str,
     isolation: Isolation,
     mongo_client: Mongo,
     test_db: object,
@@ -78,11 +79,12 @@ async def test_documents_are_packed_several_per_request(
     until: Until,
 ) -> None:
     server = fake_openai()
-    use_fake(server, MAX_DOCUMENTS_PER_REQUEST="8")
+    use_fake(server, MAX_DOCUMENTS_PER_REQUEST="8", CONSUMER_LAG_INTERVAL_S="0.2")
     documents = await insert_documents(texts(24))
     ids = [d["_id"] for d in documents]
 
-    async with running_app():
+    async with running_app() as app:
+        before = await scrape(app)
         await publish_ingested(documents)
 
         async def done() -> bool:
@@ -90,9 +92,24 @@ async def test_documents_are_packed_several_per_request(
 
         assert await until(done, timeout_s=60)
 
+        def caught_up(current: Scrape) -> bool:
+            lags = [s for s in current.samples if s.name == "docflow_kafka_consumer_lag"]
+            ours = [s.value for s in lags if s.labels["group"] == consumer_group]
+            return bool(ours) and set(ours) == {0}
+
+        after = await scrape_until(app, caught_up, timeout_s=30)
+
     stats = await server.stats()
     assert stats["documents_total"] == 24
     assert stats["requests_total"] < 24 / 2
+    # Every request to the provider is timed, and counted by its outcome.
+    timed = "docflow_analysis_provider_request_duration_seconds_count"
+    assert after.value(timed) - before.value(timed) == stats["requests_total"]
+    answered = "docflow_analysis_provider_requests_total"
+    assert (
+        after.value(answered, outcome="ok") - before.value(answered, outcome="ok")
+        == (stats["requests_total"])
+    )
     assert max(stats["documents_per_request"]) > 1
     analysis = (await mongo_client[isolation.database][ANALYSES].find_one({}) or {})["analysis"]
     assert analysis["provider"] == "openai"

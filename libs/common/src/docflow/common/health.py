@@ -21,6 +21,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from docflow.common.envelope import APIResponse, EnvelopeResponse, error_envelope, ok
+from docflow.common.metrics import READINESS_CHANGES, READY
 
 CheckFn = Callable[[], Awaitable[object]]
 
@@ -109,12 +110,19 @@ def operations_router(
     not_ready: dict[int | str, dict[str, Any]] = {
         503: {"description": "A required dependency is failing."}
     }
+    ready_gauge, changes = READY.labels(service), READINESS_CHANGES.labels(service)
+    last_answer: list[bool] = []  # the previous probe's answer, once there was one
 
     @router.get("/health/ready", response_model=APIResponse[dict[str, Any]], responses=not_ready)
     async def readiness() -> Response:
         """Readiness: 200 while the service can do its job (degraded included), else 503."""
         status, dependencies = await _dependencies(list(checks()), timeout_s)
         states = {name: result["status"] for name, result in dependencies.items()}
+        ready = status != "failing"
+        if last_answer and last_answer[-1] != ready:
+            changes.inc()  # counted here: a flip between two scrapes would not show in the gauge
+        last_answer[:] = [ready]
+        ready_gauge.set(1 if ready else 0)
         return _answer({"status": status, "service": service, "dependencies": states})
 
     @router.get("/health/detailed", response_model=APIResponse[dict[str, Any]], responses=not_ready)

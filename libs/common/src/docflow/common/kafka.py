@@ -10,7 +10,7 @@ from faststream.kafka import KafkaBroker
 
 from docflow.common.context import kafka_headers
 from docflow.common.events import DeadLetterHeader, Event, Topic
-from docflow.common.metrics import KAFKA_MESSAGES
+from docflow.common.metrics import DEAD_LETTERS, KAFKA_MESSAGES
 from docflow.common.settings import CommonSettings
 
 logger = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ async def publish_dead_letter(
             extra={"payload_bytes": len(payload), "kept_bytes": MAX_DEAD_LETTER_PAYLOAD},
         )
     KAFKA_MESSAGES.labels(settings.service_name, source.topic, "dead_lettered").inc()
+    DEAD_LETTERS.labels(settings.service_name, source.topic, error_type).inc()
     logger.warning(
         "dead-lettered message",
         extra={

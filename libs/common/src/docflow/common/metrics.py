@@ -1,8 +1,12 @@
-"""Prometheus metrics shared by every service, and the `/metrics` endpoint."""
+"""Prometheus metrics shared by every service, and the `/metrics` endpoint.
+
+Labels stay bounded: routes are templates, topics and groups come from the settings, error
+types are the services' own codes. No tenant and no document id is ever a label.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -21,6 +25,32 @@ KAFKA_MESSAGES = Counter(
     "docflow_kafka_messages_total",
     "Kafka messages handled, by topic and outcome (processed, dead_lettered, redelivered).",
     ["service", "topic", "outcome"],
+)
+
+DEAD_LETTERS = Counter(
+    "docflow_dead_letters_total",
+    "Messages sent to the dead-letter topic, by the topic they came from and the error type.",
+    ["service", "source_topic", "error_type"],
+)
+CONSUMER_LAG = Gauge(
+    "docflow_kafka_consumer_lag",
+    "Messages not yet committed by a consumer group: log end offset minus committed offset.",
+    ["group", "topic", "partition"],
+)
+CONSUMER_LAG_UPDATED = Gauge(
+    "docflow_kafka_consumer_lag_updated_timestamp_seconds",
+    "When the consumer lag of a group was last read from Kafka (Unix time).",
+    ["group"],
+)
+READY = Gauge(
+    "docflow_ready",
+    "1 while the service's readiness check passes, 0 while it fails (as of its last probe).",
+    ["service"],
+)
+READINESS_CHANGES = Counter(
+    "docflow_readiness_changes_total",
+    "Times the readiness check's answer changed (ready to not ready or back).",
+    ["service"],
 )
 
 

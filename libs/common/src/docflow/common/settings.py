@@ -101,6 +101,8 @@ class CommonSettings(BaseSettings):
     kafka_topic_suffix: str = ""
     kafka_topic_partitions: int = Field(default=6, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
+    # How often a consuming service reads its group's lag from Kafka (docflow.common.lag).
+    consumer_lag_interval_s: float = Field(default=15.0, gt=0)
 
     mongodb_uri: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
     mongodb_database: str = Field(default="docflow", min_length=1, max_length=63)

@@ -13,6 +13,7 @@ from docflow.testing.identity import (
 from docflow.testing.isolation import Isolation, new_isolation
 from docflow.testing.kafka import collect_messages, produce_raw
 from docflow.testing.logs import json_log_lines
+from docflow.testing.metrics import Scrape, scrape, scrape_until
 from docflow.testing.process import ServiceProcess, free_port
 from docflow.testing.servers import FERRETDB_BIN, OwnServer, ferretdb_server, redis_server
 
@@ -20,6 +21,7 @@ __all__ = [
     "FERRETDB_BIN",
     "Isolation",
     "OwnServer",
+    "Scrape",
     "ServiceProcess",
     "api_key_for",
     "bearer",
@@ -31,5 +33,7 @@ __all__ = [
     "new_isolation",
     "produce_raw",
     "redis_server",
+    "scrape",
+    "scrape_until",
     "static_authenticator",
 ]

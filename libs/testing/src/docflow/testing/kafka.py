@@ -16,13 +16,14 @@ async def produce_raw(
     values: Iterable[bytes],
     *,
     headers: list[tuple[str, bytes]] | None = None,
+    partition: int | None = None,
     bootstrap: str = BOOTSTRAP,
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
         for value in values:
-            await producer.send_and_wait(topic, value, headers=headers)
+            await producer.send_and_wait(topic, value, headers=headers, partition=partition)
     finally:
         await producer.stop()
 

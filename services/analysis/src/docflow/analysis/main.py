@@ -31,13 +31,17 @@ from docflow.common.clients import (
 )
 from docflow.common.events import Topic
 from docflow.common.health import HealthCheck, HealthCheckFailed
+from docflow.common.lag import export_lag
 from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
+from docflow.common.tasks import stop_tasks
 
 if TYPE_CHECKING:
     from docflow.analysis.analyses.batch_api_runner import BatchApiRunner
 
 logger = logging.getLogger(__name__)
+
+_LAG_STOP_S = 5.0  # shutdown waits this long for the lag exporter to close its clients
 
 
 def _create_services(settings: AnalysisSettings) -> AnalysisServices:
@@ -95,9 +99,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # In the background: the service is ready at once, the first poll finds warm models.
         warm_up = asyncio.create_task(services.provider.warm_up(), name="warm-up")
     await services.broker.start()
+    lag = export_lag(
+        settings, group=settings.consumer_group, topics=[settings.topic(Topic.INGESTED)]
+    )
     try:
         yield
     finally:
+        await stop_tasks([lag], timeout_s=_LAG_STOP_S)
         # Let the poll in flight finish (bounded); an unfinished one stays uncommitted.
         in_flight.draining = True
         if not await in_flight.wait_idle(settings.shutdown_timeout_s):

@@ -22,8 +22,14 @@ COST = Counter(
 REQUESTS = Counter(
     "docflow_analysis_provider_requests_total",
     "Provider requests by outcome (ok, invalid, rate_limited, quota, server_error, timeout, "
-    "connection_error, client_error).",
+    "connection_error, client_error, auth_error): every outcome but ok is an error by type.",
     ["model", "outcome"],
+)
+REQUEST_DURATION = Histogram(
+    "docflow_analysis_provider_request_duration_seconds",
+    "Time from sending a provider request to its answer or failure, by model.",
+    ["model"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
 )
 RATE_LIMITED = Counter(
     "docflow_analysis_rate_limited_total",

@@ -19,6 +19,7 @@ from docflow.common.clients import (
 )
 from docflow.common.events import IncomingDocument, Topic
 from docflow.common.health import HealthCheck
+from docflow.common.lag import export_lag
 from docflow.common.logging import configure_logging
 from docflow.common.publishing import ingested_publisher
 from docflow.common.settings import load_settings
@@ -110,6 +111,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         background.append(asyncio.create_task(_ensure_indexes(repository)))
         background.append(asyncio.create_task(extractor.warm_up()))
         background.append(asyncio.create_task(outbox.run()))
+        background.append(
+            export_lag(settings, group=settings.consumer_group, topics=[processor.topic])
+        )
         yield
     finally:
         await stop_tasks(background, timeout_s=_BACKGROUND_STOP_S)

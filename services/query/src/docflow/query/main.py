@@ -22,8 +22,10 @@ from docflow.common.documents import DOCUMENTS
 from docflow.common.events import Topic
 from docflow.common.health import HealthCheck
 from docflow.common.indexes import ensure_indexes
+from docflow.common.lag import export_lag
 from docflow.common.logging import configure_logging
 from docflow.common.settings import load_settings
+from docflow.common.tasks import stop_tasks
 from docflow.query.cache import pipelined_get
 from docflow.query.cache.pipelined_get import PipelinedGet
 from docflow.query.cache.readthrough import CachePolicy
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 _INDEX_ATTEMPTS = 30  # MongoDB may still be starting next to us (make run)
 _INDEX_RETRY_S = 1.0
+_LAG_STOP_S = 5.0  # shutdown waits this long for the lag exporter to close its clients
 
 
 async def _create_indexes(documents: DocumentRepository) -> None:
@@ -85,11 +88,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     documents = DocumentRepository(database[DOCUMENTS])
     broker = create_broker(settings)
+    lag: list[asyncio.Task[None]] = []
     try:
         await _create_indexes(documents)
         register_handlers(broker, settings=settings, cache=cache)
         await ensure_topics(settings, [settings.topic(Topic.ANALYZED)])
         await broker.start()
+        lag.append(
+            export_lag(
+                settings,
+                group=settings.query_consumer_group,
+                topics=[settings.topic(Topic.ANALYZED)],
+            )
+        )
         app.state.services = QueryServices(
             settings=settings,
             mongo=mongo,
@@ -110,6 +121,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         gc.unfreeze()
+        await stop_tasks(lag, timeout_s=_LAG_STOP_S)
         await broker.stop()
         if fast_get is not None:
             fast_get.close()

@@ -32,6 +32,7 @@ from docflow.common.tasks import cancel_requested
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.writer import BatchWriter
 from docflow.ingest.errors import StorageUnavailable
+from docflow.ingest.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE
 from docflow.ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
@@ -155,7 +156,13 @@ class Outbox:
             )
         return recovered
 
+    def export_backlog(self) -> None:
+        now = utc_now()
+        OUTBOX_BACKLOG.set(self.backlog)
+        OUTBOX_OLDEST_AGE.set(max((now - self.safe_before()).total_seconds(), 0.0))
+
     async def sweep(self) -> None:
+        self.export_backlog()  # first: a sweep that fails on the store still reports it
         await self.retry_failed()
         await self.checkpoint()
         await self.recover_dead_replicas()

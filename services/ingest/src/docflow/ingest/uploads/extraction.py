@@ -16,11 +16,13 @@ import io
 import logging
 import multiprocessing
 import resource
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from docflow.ingest.errors import DocumentTooComplex, ExtractionTimeout, ExtractorUnavailable
+from docflow.ingest.metrics import EXTRACTION_DURATION
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads.archive import ArchiveLimits, open_checked
 from docflow.ingest.uploads.detection import FileKind
@@ -208,20 +210,28 @@ class Extractor:
         loop = asyncio.get_running_loop()
         timeout = self.settings.extraction_timeout_s
         future = loop.run_in_executor(self._executor(), extract, kind, data, self.limits)
+        started, outcome = time.perf_counter(), "error"  # until known (cancelled, say)
         try:
-            return await asyncio.wait_for(future, timeout=timeout)
+            extracted = await asyncio.wait_for(future, timeout=timeout)
+            outcome = "ok"
+            return extracted
         except ExtractionFailed as exc:
+            outcome = "rejected"
             if exc.code == DocumentTooComplex.code:
                 logger.warning("extraction ran out of memory; replacing the worker pool")
                 self._kill_pool()
             raise exc.to_error() from None
         except TimeoutError:
+            outcome = "timeout"
             logger.warning("extraction timed out; replacing the worker pool", extra={"kind": kind})
             self._kill_pool()
             raise ExtractionTimeout() from None
         except BrokenProcessPool:
+            outcome = "crashed"
             self._kill_pool()
             raise ExtractorUnavailable() from None
+        finally:
+            EXTRACTION_DURATION.labels(kind.value, outcome).observe(time.perf_counter() - started)
 
     async def warm_up(self) -> None:
         """Start a worker and import the parsers now, not on the first user's upload."""

@@ -109,6 +109,7 @@ async def _refresh(
     except BaseException:
         await cache.release(key, token=token)
         raise
+    MISS.inc()  # expired, so read again from MongoDB: a miss, for the hit ratio
     await _store(cache, key=key, entry=fresh, token=token, lifetime=lifetime)
     return fresh
 

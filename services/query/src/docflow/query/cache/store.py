@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 CACHE_EVENTS = Counter(
     "docflow_query_cache_total",
-    "Cache lookups and failures by outcome (hit, stale, miss, bypass, error).",
+    "Cache lookups and failures by outcome (hit, stale, miss, bypass, error). Hit ratio: "
+    "(hit + stale) / (hit + stale + miss); bypass and error are counted within miss too.",
     ["outcome"],
 )
 HIT = CACHE_EVENTS.labels("hit")

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
 import openai
 from openai import AsyncOpenAI
 
-from docflow.analysis.metrics import DOCUMENTS_PER_REQUEST, RATE_LIMITED, REQUESTS
+from docflow.analysis.metrics import (
+    DOCUMENTS_PER_REQUEST,
+    RATE_LIMITED,
+    REQUEST_DURATION,
+    REQUESTS,
+)
 from docflow.analysis.providers.base import (
     Analyzed,
     DocumentInput,
@@ -118,6 +124,7 @@ class OpenAIProvider:
     async def _request(self, plan: RequestPlan) -> RequestOutcome:
         texts = [d.text for d in plan.documents]
         DOCUMENTS_PER_REQUEST.observe(len(texts))
+        started = time.perf_counter()
         try:
             raw = await self._client.chat.completions.with_raw_response.create(
                 model=self.model,
@@ -139,6 +146,8 @@ class OpenAIProvider:
         except openai.APIStatusError as exc:
             kind = "server_error" if exc.status_code >= 500 else "client_error"
             return self._retry(kind, f"provider answered {exc.status_code}")
+        finally:
+            REQUEST_DURATION.labels(self.model).observe(time.perf_counter() - started)
         self._limiter.observe_headers(raw.headers)
         completion = raw.parse()
         usage = completion.usage
