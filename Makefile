@@ -31,7 +31,7 @@ help: ## List the targets
 	@echo "docflow make targets:"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Install what is missing (redis, wrk, uv, FerretDB, Kafka jars; idempotent) and sync the venv
+install: ## Install what is missing (redis, wrk, uv, FerretDB, Kafka jars, kustomize, promtool, CRDs; idempotent) and sync the venv
 	@bash deploy/local/install.sh
 	@$(UV) sync --frozen
 
