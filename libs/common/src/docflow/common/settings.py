@@ -107,7 +107,6 @@ class CommonSettings(BaseSettings):
     oidc_audience: str | None = None
     oidc_tenant_claim: str = "tenant"
     access_log: bool = True
-    otel_enabled: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod
