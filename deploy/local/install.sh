@@ -9,6 +9,7 @@ KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 LOG4J_VERSION="${LOG4J_VERSION:-2.26.0}"
 SLF4J_VERSION="${SLF4J_VERSION:-2.0.17}"
 FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
+JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}" # the Go module's tag of the Jaeger v2 binary
 mkdir -p "$CACHE/bin"
 
 log() { printf '[install] %s\n' "$*"; }
@@ -110,6 +111,26 @@ test_ferretdb() {
   (cd "$src" && GOFLAGS="-mod=mod -buildvcs=false" go test -count=1 ./internal/backends/sqlite/...)
 }
 
+# Jaeger v2 (make run's trace backend) is built as a tool of a small module of its own, from the
+# Go module proxy: about 12 CPU-minutes the first time, then cached with its version as stamp.
+install_jaeger() {
+  local bin="$CACHE/bin/jaeger" src="$CACHE/src/jaeger-$JAEGER_VERSION"
+  if [[ -x "$bin" && -f "$bin.stamp" && "$(cat "$bin.stamp")" == "$JAEGER_VERSION" ]]; then
+    return 0
+  fi
+  log "building Jaeger $JAEGER_VERSION from the Go module proxy (first time: several minutes)"
+  mkdir -p "$src"
+  (
+    cd "$src"
+    export GOFLAGS="-mod=mod -buildvcs=false"
+    [[ -f go.mod ]] || go mod init docflow.local/jaeger >/dev/null 2>&1
+    go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION"
+    go build -trimpath -o "$bin.new" github.com/jaegertracing/jaeger/cmd/jaeger
+  )
+  mv -f "$bin.new" "$bin"
+  printf '%s\n' "$JAEGER_VERSION" >"$bin.stamp"
+}
+
 install_kafka() {
   local dir="$CACHE/kafka-$KAFKA_VERSION"
   local libs="$dir/libs"
@@ -147,6 +168,9 @@ install_debian_packages
 install_uv
 install_ferretdb "${1:-}" &
 ferret_pid=$!
+install_jaeger &
+jaeger_pid=$!
 install_kafka
 wait "$ferret_pid"
+wait "$jaeger_pid"
 log "done"
