@@ -66,11 +66,18 @@ class OutgoingEvent:
 class EventPublisher:
     """Publishes events to one topic, bounded in time so an unreachable broker hangs nothing."""
 
-    def __init__(self, producer: AIOKafkaProducer, *, topic: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        *,
+        topic: str,
+        timeout_s: float,
+        tracer_provider: trace.TracerProvider | None = None,  # default: the process's
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.timeout_s = timeout_s
-        self._tracer = trace.get_tracer(__name__)
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
 
     async def start(self) -> None:
         await self.producer.start()
