@@ -1,35 +1,26 @@
-"""Tracing: when it is on, what the services are called, the server spans of lanes and routes,
-and the W3C context through the raw producer's record headers and batch subscribers."""
+"""Tracing: when it is on, what the services are called, and the W3C context through the raw
+producer's record headers and batch subscribers (a lane's server span: test_lanes.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope
 
 from docflow.common import telemetry
-from docflow.common.app import create_service_app, install_lane
 from docflow.common.events import DocumentIngested
-from docflow.common.identity import Identity
 from docflow.common.publishing import EventPublisher, OutgoingEvent
 from docflow.common.settings import CommonSettings
-from docflow.testing import bearer, static_authenticator
 
 pytestmark = pytest.mark.unit
 
-KEY = "dfk_0123456789abcdef_" + "k" * 43
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
@@ -64,70 +55,6 @@ def test_service_names_follow_the_contract_unless_otel_service_name_is_set() -> 
 
 def test_nothing_is_installed_while_tracing_is_off() -> None:
     assert telemetry.broker_middlewares() == ()
-
-
-# A route and a lane standing in for it.
-router = APIRouter(prefix="/v1")
-
-
-@router.get("/things/{thing_id}")
-async def get_thing(thing_id: str) -> dict[str, str]:
-    """The routed path."""
-    return {"id": thing_id}
-
-
-async def answer(scope: Scope, receive: Receive) -> Response | None:
-    thing_id = scope["path_params"]["thing_id"]
-    return None if thing_id == "routed" else JSONResponse({"id": thing_id})
-
-
-@asynccontextmanager
-async def _no_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
-
-
-def traced_app(monkeypatch: pytest.MonkeyPatch, provider: TracerProvider) -> FastAPI:
-    monkeypatch.setattr(telemetry, "_provider", provider)  # as configure_tracing leaves it
-    app = create_service_app(
-        settings=CommonSettings(service_name="unit", rate_limit_enabled=False),
-        title="unit",
-        description="unit",
-        lifespan=_no_lifespan,
-        health_checks=lambda _app: [],
-        authenticator=static_authenticator({KEY: Identity(tenant="t", key_id="0123456789abcdef")}),
-    )
-    app.include_router(router)
-    install_lane(app, method="GET", path="/v1/things/{thing_id}", answer=answer)
-    return app
-
-
-def server_span(exporter: InMemorySpanExporter) -> ReadableSpan:
-    [span] = [s for s in exporter.get_finished_spans() if s.kind is trace.SpanKind.SERVER]
-    exporter.clear()
-    return span
-
-
-async def test_a_lane_gives_the_same_server_span_as_its_route_in_the_callers_trace(
-    monkeypatch: pytest.MonkeyPatch, provider: TracerProvider, exporter: InMemorySpanExporter
-) -> None:
-    app = traced_app(monkeypatch, provider)
-    transport = httpx.ASGITransport(app=app)
-    headers = {**bearer(KEY), "traceparent": TRACEPARENT}
-    async with httpx.AsyncClient(transport=transport, base_url="http://unit") as client:
-        assert (await client.get("/v1/things/t1", headers=headers)).status_code == 200
-        lane = server_span(exporter)
-        assert (await client.get("/v1/things/routed", headers=headers)).status_code == 200
-        routed = server_span(exporter)
-        await client.get("/health")
-    assert lane.name == routed.name == "GET /v1/things/{thing_id}"
-    assert lane.attributes is not None
-    assert routed.attributes is not None
-    assert lane.attributes["http.route"] == routed.attributes["http.route"]
-    for span in (lane, routed):
-        assert span.parent is not None
-        assert format(span.context.trace_id, "032x") == CALLER_TRACE
-        assert format(span.parent.span_id, "016x") == CALLER_SPAN
-    assert not exporter.get_finished_spans()  # liveness is not traced
 
 
 @dataclass
