@@ -29,6 +29,7 @@ from dotenv import dotenv_values
 from fastapi import FastAPI
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -149,6 +150,14 @@ def traced_record(tracer: trace.Tracer, record: Any) -> Iterator[Span]:
     span = record_span(tracer, record)
     with trace.use_span(span, end_on_exit=True):
         yield span
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Housekeeping that runs every few seconds (readiness probes, the outbox sweep): its
+    MongoDB and Redis commands would each be a one-span trace, burying the documents' traces."""
+    with suppress_instrumentation():
+        yield
 
 
 def _adopt_dotenv(settings: CommonSettings) -> None:

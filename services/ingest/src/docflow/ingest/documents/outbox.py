@@ -30,7 +30,7 @@ from docflow.common.context import current_request_id
 from docflow.common.events import DocumentIngested, new_id, utc_now
 from docflow.common.publishing import EventPublisher, OutgoingEvent
 from docflow.common.tasks import cancel_requested
-from docflow.common.telemetry import TraceHeaders, current_trace_headers
+from docflow.common.telemetry import TraceHeaders, current_trace_headers, untraced
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.writer import BatchWriter
 from docflow.ingest.errors import StorageUnavailable
@@ -184,7 +184,8 @@ class Outbox:
         while not cancel_requested():
             await asyncio.sleep(self.settings.outbox_sweep_interval_s)
             try:
-                await self.sweep()
+                with untraced():  # a failed event's retry still joins its document's trace
+                    await self.sweep()
             except StorageUnavailable:
                 logger.warning("outbox sweep skipped: document store unavailable")
             except Exception:
