@@ -66,7 +66,7 @@ revoke-api-key: ## Revoke the API key with id KEY=<key id> (services drop it wit
 	@if [ -z "$(KEY)" ]; then echo "usage: make revoke-api-key KEY=<key id>" >&2; exit 2; fi
 	@$(LOAD_DOTENV); bash deploy/local/with-mongo.sh $(RUN) docflow-api-key revoke "$(KEY)"
 
-infra-up: install ## Start Kafka, FerretDB and Redis in the background and create the topics (reuses what runs)
+infra-up: install ## Start Kafka, FerretDB, Redis (and Jaeger, once built) in the background and create the topics (reuses what runs)
 	@$(LOAD_DOTENV); bash $(INFRA) up
 
 infra-down: ## Stop the background infrastructure that infra-up started
