@@ -31,15 +31,20 @@ help: ## List the targets
 	@echo "docflow make targets:"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Install what is missing (redis, wrk, uv, FerretDB, Kafka jars, kustomize, promtool, CRDs; idempotent) and sync the venv
+install: ## Install what is missing (redis, wrk, uv, FerretDB, Jaeger, Kafka jars, kustomize, promtool, CRDs; idempotent) and sync the venv
 	@bash deploy/local/install.sh
 	@$(UV) sync --frozen
 
 # An infrastructure port that already answers (say `make infra-up` ran before) is reused: its
 # process is left out instead of failing on "address already in use".
-run: install ## Install, then run Kafka, FerretDB, Redis and the three services in the foreground (Ctrl-C stops all)
+# The services export their spans to the local Jaeger unless OTEL_EXPORTER_OTLP_ENDPOINT names
+# another collector (then Jaeger is not started) or OTEL_SDK_DISABLED=true.
+run: install ## Install, then run Kafka, FerretDB, Redis, Jaeger and the three services in the foreground (Ctrl-C stops all)
 	@$(LOAD_DOTENV); export LLM_PROVIDER="$${LLM_PROVIDER:-local}"; procs=""; \
-	for pp in kafka:$${KAFKA_PORT:-9092} mongo:$${FERRETDB_PORT:-27017} redis:$${REDIS_PORT:-6379}; do \
+	if [ -z "$${OTEL_EXPORTER_OTLP_ENDPOINT:-}" ]; then \
+		export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318; jaeger=jaeger:16686; \
+	else jaeger=""; fi; \
+	for pp in kafka:$${KAFKA_PORT:-9092} mongo:$${FERRETDB_PORT:-27017} redis:$${REDIS_PORT:-6379} $$jaeger; do \
 		if (: </dev/tcp/127.0.0.1/$${pp#*:}) 2>/dev/null; then \
 			echo "make run: 127.0.0.1:$${pp#*:} already answers; reusing it, not starting $${pp%%:*}"; \
 		else procs="$$procs $${pp%%:*}"; fi; \
@@ -69,7 +74,7 @@ revoke-api-key: ## Revoke the API key with id KEY=<key id> (services drop it wit
 	@if [ -z "$(KEY)" ]; then echo "usage: make revoke-api-key KEY=<key id>" >&2; exit 2; fi
 	@$(LOAD_DOTENV); bash deploy/local/with-mongo.sh $(RUN) docflow-api-key revoke "$(KEY)"
 
-infra-up: install ## Start Kafka, FerretDB and Redis in the background and create the topics (reuses what runs)
+infra-up: install ## Start Kafka, FerretDB, Redis (and Jaeger, once built) in the background and create the topics (reuses what runs)
 	@$(LOAD_DOTENV); bash $(INFRA) up
 
 infra-down: ## Stop the background infrastructure that infra-up started

@@ -3,6 +3,9 @@
 #   kafka     127.0.0.1:9092 (controller 9093)   deploy/local/kafka.sh
 #   ferretdb  127.0.0.1:27017 (MongoDB wire)     deploy/local/ferretdb.sh
 #   redis     127.0.0.1:6379                     deploy/local/redis.sh
+#   jaeger    127.0.0.1:16686 (UI, query API), OTLP 4317/4318   deploy/local/jaeger.sh
+#             optional: only once install.sh has built it (.cache/bin/jaeger); the tests that
+#             read traces back skip without it. Its state never decides `status`'s exit code.
 #
 # Usage: deploy/local/infra.sh up|down|status|restart
 #   up      start whatever is not already answering (a port that answers is reused as is, even if
@@ -34,9 +37,11 @@ PARTITIONS="${KAFKA_TOPIC_PARTITIONS:-6}"
 TOPICS=(documents.incoming documents.ingested documents.analyzed documents.dlq)
 
 COMPONENTS=(kafka ferretdb redis)
-declare -A PORT=([kafka]="${KAFKA_PORT:-9092}" [ferretdb]="${FERRETDB_PORT:-27017}" [redis]="${REDIS_PORT:-6379}")
+declare -A PORT=([kafka]="${KAFKA_PORT:-9092}" [ferretdb]="${FERRETDB_PORT:-27017}" [redis]="${REDIS_PORT:-6379}" [jaeger]=16686)
 # A string the process's command line must contain, so a recycled pid is never signalled.
-declare -A CMD_MARK=([kafka]="kafka.Kafka" [ferretdb]="ferretdb" [redis]="redis-server")
+declare -A CMD_MARK=([kafka]="kafka.Kafka" [ferretdb]="ferretdb" [redis]="redis-server" [jaeger]="bin/jaeger")
+
+jaeger_built() { [[ -x "$CACHE/bin/jaeger" ]]; }
 
 log() { printf '[infra] %s\n' "$*"; }
 err() { printf '[infra] ERROR: %s\n' "$*" >&2; }
@@ -241,7 +246,13 @@ cmd_up() {
   exec 9>"$RUN/infra.lock"
   flock -w "$TIMEOUT" 9 || { err "another infra.sh holds $RUN/infra.lock"; return 1; }
 
-  for name in "${COMPONENTS[@]}"; do
+  local wanted=("${COMPONENTS[@]}")
+  if jaeger_built; then
+    wanted+=(jaeger)
+  else
+    log "jaeger: not built (deploy/local/install.sh builds it); not started, trace tests skip"
+  fi
+  for name in "${wanted[@]}"; do
     if port_open "${PORT[$name]}"; then
       if our_pid "$name" >/dev/null; then
         log "$name: already running (pid $(our_pid "$name")), port ${PORT[$name]}"
@@ -265,6 +276,9 @@ cmd_up() {
   for name in redis ferretdb kafka; do
     wait_port "$name" "$deadline" || { stop_check; return 1; }
   done
+  if jaeger_built; then
+    wait_port jaeger "$deadline" || { stop_check; return 1; }
+  fi
   until redis_ready; do
     if ((SECONDS >= deadline)); then
       err "redis: no PONG on :${PORT[redis]}"
@@ -283,7 +297,8 @@ cmd_up() {
     *) show_log_tail kafka; return 1 ;;
   esac
   log "ready in $((SECONDS - t0))s: kafka 127.0.0.1:${PORT[kafka]} (topics: ${TOPICS[*]}), \
-mongodb://127.0.0.1:${PORT[ferretdb]}, redis://127.0.0.1:${PORT[redis]}"
+mongodb://127.0.0.1:${PORT[ferretdb]}, redis://127.0.0.1:${PORT[redis]}\
+$(jaeger_built && echo ", jaeger http://127.0.0.1:${PORT[jaeger]} (OTLP 4317/4318)")"
 }
 
 stop_component() {
@@ -322,7 +337,7 @@ cmd_down() {
   local name
   # Stop in parallel: Kafka takes the longest.
   local pids=()
-  for name in "${COMPONENTS[@]}"; do
+  for name in "${COMPONENTS[@]}" jaeger; do
     stop_component "$name" &
     pids+=($!)
   done
@@ -341,6 +356,11 @@ cmd_status() {
     fi
     printf '%-9s %-22s %s\n' "$name" "$state" "$owner"
   done
+  # Optional: shown, never counted.
+  if pid="$(our_pid jaeger)"; then owner="pid $pid (infra.sh)"; else owner="not started by infra.sh"; fi
+  if port_open "${PORT[jaeger]}"; then state="port ${PORT[jaeger]} open"; else state="port ${PORT[jaeger]} closed"; fi
+  jaeger_built || owner="not built (optional)"
+  printf '%-9s %-22s %s\n' jaeger "$state" "$owner"
   if ((ok == 0)); then
     local rc=0
     redis_ready || { echo "redis: no PONG"; rc=1; }

@@ -16,6 +16,7 @@ KEDA_VERSION="${KEDA_VERSION:-v2.21.0}"
 PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 # The Go module version of Prometheus (v0.3XX.Y is Prometheus 3.XX.Y): its promtool only.
 PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-v0.316.0}"
+JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}" # the Go module's tag of the Jaeger v2 binary
 mkdir -p "$CACHE/bin"
 
 log() { printf '[install] %s\n' "$*"; }
@@ -129,6 +130,24 @@ install_promtool() {
   mv -f "$gobin/promtool" "$bin"
   printf '%s\n' "$PROMETHEUS_VERSION" >"$bin.stamp"
   "$bin" --version >/dev/null 2>&1 || { log "promtool build does not start"; return 1; }
+# Jaeger v2 (make run's trace backend) is built as a tool of a small module of its own, from the
+# Go module proxy: about 12 CPU-minutes the first time, then cached with its version as stamp.
+install_jaeger() {
+  local bin="$CACHE/bin/jaeger" src="$CACHE/src/jaeger-$JAEGER_VERSION"
+  if [[ -x "$bin" && -f "$bin.stamp" && "$(cat "$bin.stamp")" == "$JAEGER_VERSION" ]]; then
+    return 0
+  fi
+  log "building Jaeger $JAEGER_VERSION from the Go module proxy (first time: several minutes)"
+  mkdir -p "$src"
+  (
+    cd "$src"
+    export GOFLAGS="-mod=mod -buildvcs=false"
+    [[ -f go.mod ]] || go mod init docflow.local/jaeger >/dev/null 2>&1
+    go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION"
+    go build -trimpath -o "$bin.new" github.com/jaegertracing/jaeger/cmd/jaeger
+  )
+  mv -f "$bin.new" "$bin"
+  printf '%s\n' "$JAEGER_VERSION" >"$bin.stamp"
 }
 
 install_kafka() {
@@ -212,9 +231,12 @@ install_kustomize &
 kustomize_pid=$!
 install_promtool &
 promtool_pid=$!
+install_jaeger &
+jaeger_pid=$!
 install_kafka
 install_crds
 wait "$ferret_pid"
 wait "$kustomize_pid"
 wait "$promtool_pid"
+wait "$jaeger_pid"
 log "done"

@@ -81,6 +81,34 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _stop_stack(stack)
 
 
+# Jaeger as deploy/local/infra.sh starts it (once install.sh has built it).
+JAEGER_QUERY = "http://127.0.0.1:16686"
+JAEGER_OTLP = "http://127.0.0.1:4318"
+
+
+@pytest.fixture(scope="module")
+def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The local stack exporting its spans to the Jaeger that infra.sh runs."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{JAEGER_QUERY}/api/services", timeout=2):
+            pass
+    except OSError:
+        pytest.skip(
+            "no Jaeger on 127.0.0.1:16686: deploy/local/install.sh builds it and "
+            "deploy/local/infra.sh up starts it (make test does both)"
+        )
+    env = {
+        "LLM_PROVIDER": "local",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": JAEGER_OTLP,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within a fraction of a second
+    }
+    stack = _start_stack(tmp_path_factory.mktemp("traced"), env)
+    yield stack
+    _stop_stack(stack)
+
+
 @pytest.fixture(scope="module")
 def fake_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The fake OpenAI-compatible server of the contract, as its own process."""

@@ -7,9 +7,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope
 
+from docflow.common import telemetry
 from docflow.common.app import create_service_app, install_lane
 from docflow.common.errors import NotFound
 from docflow.common.identity import Identity
@@ -107,3 +112,37 @@ def test_a_lane_needs_its_route() -> None:
     app = FastAPI()
     with pytest.raises(LookupError):
         install_lane(app, method="GET", path="/v1/things/{thing_id}", answer=answer)
+
+
+def _server_span(exporter: InMemorySpanExporter) -> ReadableSpan:
+    [span] = [s for s in exporter.get_finished_spans() if s.kind is trace.SpanKind.SERVER]
+    exporter.clear()
+    return span
+
+
+async def test_a_lane_gives_the_same_server_span_as_its_route_in_the_callers_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(telemetry, "_provider", provider)  # as configure_tracing leaves it
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    headers = {**bearer(KEY), "traceparent": f"00-{caller_trace}-{caller_span}-01"}
+    transport = httpx.ASGITransport(app=build_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://unit") as client:
+        assert (await client.get("/v1/things/t1", headers=headers)).json()["by"] == "lane"
+        lane = _server_span(exporter)
+        assert (await client.get("/v1/things/routed", headers=headers)).json()["by"] == "route"
+        routed = _server_span(exporter)
+        await client.get("/health")
+    provider.shutdown()
+    assert lane.name == routed.name == "GET /v1/things/{thing_id}"
+    assert lane.attributes is not None
+    assert routed.attributes is not None
+    assert lane.attributes["http.route"] == routed.attributes["http.route"]
+    for span in (lane, routed):
+        assert span.parent is not None
+        assert format(span.context.trace_id, "032x") == caller_trace
+        assert format(span.parent.span_id, "016x") == caller_span
+    assert not exporter.get_finished_spans()  # liveness is not traced

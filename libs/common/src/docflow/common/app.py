@@ -22,7 +22,7 @@ from docflow.common.middleware import OriginCORSMiddleware, RequestContextMiddle
 from docflow.common.ops import create_ops_app, serve
 from docflow.common.ratelimit import install_rate_limiting
 from docflow.common.settings import CommonSettings
-from docflow.common.telemetry import instrument_app
+from docflow.common.telemetry import configure_tracing, instrument_app, shutdown_tracing
 
 __all__ = ["UNLIMITED_PATHS", "create_service_app", "install_lane", "run_service"]
 
@@ -98,5 +98,10 @@ def create_service_app(
 
 
 def run_service(app_factory: Callable[[], FastAPI], settings: CommonSettings) -> None:
-    """Serve an app on HTTP_PORT and its operations app on OPS_PORT (the console scripts)."""
-    serve(app_factory(), settings)
+    """Serve an app on HTTP_PORT and its operations app on OPS_PORT (the console scripts),
+    traced when OTEL_* asks for it; what the spans hold is exported before the process ends."""
+    configure_tracing(settings)
+    try:
+        serve(app_factory(), settings)
+    finally:
+        shutdown_tracing()

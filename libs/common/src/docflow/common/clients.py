@@ -23,6 +23,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from redis.asyncio import Redis
 
 from docflow.common.settings import CommonSettings, KafkaSaslMechanism
+from docflow.common.telemetry import broker_middlewares
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def kafka_connection_options(settings: CommonSettings) -> dict[str, Any]:
 
 
 def create_broker(settings: CommonSettings, **options: Any) -> KafkaBroker:
-    """A broker whose producer waits for every in-sync replica and never writes a duplicate."""
+    """A broker whose producer waits for every in-sync replica and never writes a duplicate,
+    traced (W3C context in the headers of what it publishes and reads) when tracing is on."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
@@ -113,6 +115,7 @@ def create_broker(settings: CommonSettings, **options: Any) -> KafkaBroker:
         enable_idempotence=True,
         security=kafka_security(settings),
         logger=logging.getLogger(f"docflow.{settings.service_name}.kafka"),
+        middlewares=broker_middlewares(),
         **options,
     )
 

@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from docflow.common.envelope import APIResponse, EnvelopeResponse, error_envelope, ok
 from docflow.common.metrics import READINESS_CHANGES, READY
+from docflow.common.telemetry import untraced
 
 CheckFn = Callable[[], Awaitable[object]]
 
@@ -87,7 +88,8 @@ async def _dependencies(
     checks: Sequence[HealthCheck], timeout_s: float
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """The overall state (ok, degraded, failing) and each dependency's result."""
-    results = await asyncio.gather(*(_run_check(c, timeout_s) for c in checks))
+    with untraced():  # probes every few seconds are not worth a trace each
+        results = await asyncio.gather(*(_run_check(c, timeout_s) for c in checks))
     dependencies = {c.name: r for c, r in zip(checks, results, strict=True)}
     failing = any(r["status"] == "failing" for r in results)
     degraded = any(r["status"] == "degraded" for r in results)

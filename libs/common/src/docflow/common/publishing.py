@@ -11,6 +11,11 @@ Events go out through a bare aiokafka producer (acks=all, idempotent) rather tha
 aiokafka's own `send` in CPU (tests/perf/bench_ingest.py). Each call fills one record batch
 per partition and submits it whole (`send_batch`), which is why the partition is chosen here
 and not by the producer.
+
+No instrumentation covers record batches (opentelemetry-instrumentation-aiokafka wraps `send`
+only), so the producer spans are made here: each event is sent under a span of the trace of
+the request or message that stored its document (the context it carries, `trace_headers`),
+and that span's W3C context goes in the record's headers.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 
 from docflow.common.clients import create_producer
 from docflow.common.events import REQUEST_ID_HEADER, DocumentAnalyzed, DocumentIngested, Topic
 from docflow.common.settings import CommonSettings
+from docflow.common.telemetry import TraceHeaders, context_from_headers, current_trace_headers
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +55,8 @@ def partition_for(key: bytes, partitions: Sequence[int]) -> int:
 class OutgoingEvent:
     event: DocumentEvent
     request_id: str  # of the request or message that stored the document
+    # Its trace context (`current_trace_headers()` where it was stored); empty: untraced.
+    trace_headers: TraceHeaders = ()
 
     @property
     def document_id(self) -> str:
@@ -56,10 +66,18 @@ class OutgoingEvent:
 class EventPublisher:
     """Publishes events to one topic, bounded in time so an unreachable broker hangs nothing."""
 
-    def __init__(self, producer: AIOKafkaProducer, *, topic: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        *,
+        topic: str,
+        timeout_s: float,
+        tracer_provider: trace.TracerProvider | None = None,  # default: the process's
+    ) -> None:
         self.producer = producer
         self.topic = topic
         self.timeout_s = timeout_s
+        self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
 
     async def start(self) -> None:
         await self.producer.start()
@@ -73,16 +91,18 @@ class EventPublisher:
         A False may still reach Kafka later (a timeout is not a refusal); the caller publishes
         it again, and consumers are idempotent per document id.
         """
+        spans = [self._producer_span(outgoing) for outgoing in events]
         try:
             # asyncio.timeout, not wait_for: no extra task on this hot path.
             async with asyncio.timeout(self.timeout_s):
-                batch_of_event, acknowledgements = await self._send(events)
+                batch_of_event, acknowledgements = await self._send(events, spans)
                 results = await asyncio.gather(*acknowledgements, return_exceptions=True)
         except Exception as exc:
             logger.warning(
                 "publishing events failed",
                 extra={"topic": self.topic, "events": len(events), "error": type(exc).__name__},
             )
+            _end_spans(spans, error=exc)
             return [False] * len(events)
         failures = [result for result in results if isinstance(result, BaseException)]
         if failures:
@@ -94,10 +114,28 @@ class EventPublisher:
                     "error": type(failures[0]).__name__,
                 },
             )
+        for span, batch in zip(spans, batch_of_event, strict=True):
+            _end_spans([span], error=results[batch])
         return [not isinstance(results[batch], BaseException) for batch in batch_of_event]
 
+    def _producer_span(self, outgoing: OutgoingEvent) -> Span | None:
+        """The span its event is sent under, in its document's trace (None when untraced)."""
+        if not outgoing.trace_headers:
+            return None
+        return self._tracer.start_span(
+            f"{self.topic} publish",
+            context=context_from_headers(outgoing.trace_headers),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": self.topic,
+                "messaging.kafka.message.key": outgoing.document_id,
+            },
+        )
+
     async def _send(
-        self, events: Sequence[OutgoingEvent]
+        self, events: Sequence[OutgoingEvent], spans: Sequence[Span | None]
     ) -> tuple[list[int], list[asyncio.Future[object]]]:
         """Fill record batches per partition and hand each to the producer.
 
@@ -110,6 +148,9 @@ class EventPublisher:
         for position, outgoing in enumerate(events):
             key = outgoing.document_id.encode()
             headers = [(REQUEST_ID_HEADER, outgoing.request_id.encode()), _JSON]
+            if (span := spans[position]) is not None:
+                with trace.use_span(span, end_on_exit=False):
+                    headers.extend(current_trace_headers())
             records.append((key, outgoing.event.model_dump_json().encode(), headers))
             by_partition.setdefault(partition_for(key, partitions), []).append(position)
 
@@ -133,6 +174,16 @@ class EventPublisher:
             batch, self.topic, partition=partition
         )
         return future
+
+
+def _end_spans(spans: Sequence[Span | None], *, error: object) -> None:
+    for span in spans:
+        if span is None:
+            continue
+        if isinstance(error, BaseException):
+            span.record_exception(error)
+            span.set_status(trace.StatusCode.ERROR, type(error).__name__)
+        span.end()
 
 
 def ingested_publisher(settings: CommonSettings, *, timeout_s: float) -> EventPublisher:

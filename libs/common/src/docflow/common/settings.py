@@ -141,7 +141,6 @@ class CommonSettings(BaseSettings):
     log_bodies: LogBodies | None = None
     log_body_max_bytes: int = Field(default=2048, ge=64, le=1 << 20)
     log_redact_fields: Annotated[list[str], NoDecode] = DEFAULT_REDACTED_FIELDS
-    otel_enabled: bool = False
 
     @field_validator("cors_origins", "log_redact_fields", mode="before")
     @classmethod

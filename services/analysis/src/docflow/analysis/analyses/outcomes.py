@@ -15,7 +15,6 @@ from docflow.analysis.providers.base import Analyzed, DocumentInput
 from docflow.analysis.providers.inputs import prepare_document
 from docflow.analysis.settings import AnalysisMode
 from docflow.common.clients import MongoDocument
-from docflow.common.context import bound_request_id
 from docflow.common.documents import Analysis, DocumentStatus, Sentiment
 from docflow.common.events import DocumentAnalyzed, Topic, utc_now
 from docflow.common.kafka import SourcePosition, publish_dead_letter, publish_event
@@ -140,7 +139,7 @@ def shows(document: MongoDocument, analysis: dict[str, Any]) -> bool:
 
 async def fail(workload: Workload, document_id: str, reason: str) -> None:
     """Final failure: marked `failed` with the reason, dead-lettered, announced."""
-    with bound_request_id(workload.work[document_id].request_id):
+    with workload.work[document_id].bound():
         await _fail(workload, document_id, reason)
 
 
@@ -162,7 +161,7 @@ async def _fail(workload: Workload, document_id: str, reason: str) -> None:
 
 async def dead_letter(workload: Workload, document_id: str, error_type: str, message: str) -> None:
     record = workload.work[document_id].record
-    with bound_request_id(workload.work[document_id].request_id):
+    with workload.work[document_id].bound():
         await publish_dead_letter(
             workload.services.broker,
             workload.services.settings,
@@ -178,7 +177,7 @@ async def dead_letter(workload: Workload, document_id: str, error_type: str, mes
 async def publish(
     workload: Workload, document_id: str, status: DocumentStatus, *, error: str | None = None
 ) -> None:
-    with bound_request_id(workload.work[document_id].request_id):
+    with workload.work[document_id].bound():
         await _publish_event(workload, document_id, status, error=error)
 
 

@@ -7,11 +7,13 @@ the poll, and every step here is idempotent, so the redelivery stores nothing tw
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from docflow.analysis.analyses import outcomes, queue, repository
@@ -20,12 +22,13 @@ from docflow.analysis.deps import AnalysisServices
 from docflow.analysis.metrics import DOCUMENTS
 from docflow.analysis.settings import AnalysisMode
 from docflow.common.clients import MongoDocument
-from docflow.common.context import bound_request_id
 from docflow.common.documents import DocumentStatus, Usage
 from docflow.common.events import DocumentIngested, utc_now
 from docflow.common.kafka import SourcePosition, publish_dead_letter
+from docflow.common.telemetry import record_span
 
 logger = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 
 async def process_poll(
@@ -36,8 +39,21 @@ async def process_poll(
     if realtime and not await services.spend_cap.wait_below(_hold_s(services)):
         raise HoldPoll("daily model spend cap reached")
     workload = Workload(services)
-    for record in records:
-        await _accept(workload, record)
+    try:
+        for record in records:
+            await _accept(workload, record)
+        # A poll of one document is handled wholly in its trace (store reads, provider call).
+        alone = next(iter(workload.work.values())) if len(workload.work) == 1 else None
+        with alone.bound() if alone is not None else contextlib.nullcontext():
+            await _process(workload)
+    finally:
+        for work in workload.work.values():
+            if work.span is not None:
+                work.span.end()
+
+
+async def _process(workload: Workload) -> None:
+    services = workload.services
     if not workload.work:
         return
     workload.documents = await repository.load_documents(services.db, list(workload.work))
@@ -56,7 +72,7 @@ async def process_poll(
     pending = await _finish_already_analyzed(workload, stored)
     pending = await _reuse_identical_content(workload, pending, reusable)
     pending = await _defer_spent_tenants(workload, pending)
-    if not realtime:
+    if services.settings.analysis_mode is not AnalysisMode.REALTIME:
         # The Batch API runner (analyses/batch_api_runner.py) submits them.
         await queue.enqueue(workload, pending)
         return
@@ -118,7 +134,8 @@ async def _accept(workload: Workload, record: ConsumerRecord[Any, Any]) -> None:
         DOCUMENTS.labels("dead_lettered").inc()
         return
     # A document twice in one poll is analyzed once.
-    workload.work.setdefault(event.document_id, Work(event, record))
+    if event.document_id not in workload.work:
+        workload.work[event.document_id] = Work(event, record, record_span(_tracer, record))
 
 
 async def _finish_already_analyzed(
@@ -175,7 +192,7 @@ async def _defer_spent_tenants(workload: Workload, pending: list[str]) -> list[s
             f"tenant {tenant!r} used its daily budget of {services.budget.daily_tokens} tokens; "
             "analysis resumes after 00:00 UTC"
         )
-        with bound_request_id(workload.work[document_id].request_id):
+        with workload.work[document_id].bound():
             await repository.mark_unanalyzed(
                 services.db,
                 document_id=document_id,
@@ -199,7 +216,7 @@ async def _analyze(workload: Workload, pending: list[str]) -> None:
         truncated = {d.document_id for d in inputs if d.truncated}
         await outcomes.store_all(workload, outcome.analyzed, truncated=truncated)
         for document_id, reason in outcome.failed.items():
-            with bound_request_id(workload.work[document_id].request_id):
+            with workload.work[document_id].bound():
                 await outcomes.fail(workload, document_id, reason)
         if outcome.quota_blocked:
             services.gate.close(outcome.blocked_reason or "insufficient_quota")

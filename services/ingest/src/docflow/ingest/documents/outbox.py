@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from docflow.common.clients import MongoDocument
@@ -29,6 +30,7 @@ from docflow.common.context import current_request_id
 from docflow.common.events import DocumentIngested, new_id, utc_now
 from docflow.common.publishing import EventPublisher, OutgoingEvent
 from docflow.common.tasks import cancel_requested
+from docflow.common.telemetry import TraceHeaders, current_trace_headers, untraced
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.writer import BatchWriter
 from docflow.ingest.errors import StorageUnavailable
@@ -48,6 +50,21 @@ def event_fields(record: MongoDocument) -> MongoDocument:
     return {key: record[key] for key in ("_id", "tenant_id", "content_hash", "created_at")}
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A stored document's event to publish, with the correlation id and trace context of the
+    request or message that stored it: published later, from another task, it still joins them."""
+
+    fields: MongoDocument
+    request_id: str
+    trace_headers: TraceHeaders = ()
+
+    @classmethod
+    def of(cls, record: MongoDocument) -> Entry:
+        """The entry of `record`, stored by the work in progress."""
+        return cls(event_fields(record), current_request_id(), current_trace_headers())
+
+
 class Outbox:
     def __init__(
         self,
@@ -61,8 +78,8 @@ class Outbox:
         self.settings = settings
         self.replica_id = new_id()
         self._tracked: dict[str, datetime] = {}  # document id -> created_at, until acknowledged
-        self._failed: dict[str, MongoDocument] = {}  # stored, but the publish failed: retry
-        self._events: BatchWriter[tuple[MongoDocument, str], bool] = BatchWriter(
+        self._failed: dict[str, Entry] = {}  # stored, but the publish failed: retry
+        self._events: BatchWriter[Entry, bool] = BatchWriter(
             self._publish_entries,
             max_batch=_MAX_EVENTS,
             name="events",
@@ -87,35 +104,36 @@ class Outbox:
 
     def publish_later(self, record: MongoDocument) -> None:
         """Publish in the background; the caller answers without waiting for Kafka."""
-        self._events.submit_nowait((event_fields(record), current_request_id()))
+        self._events.submit_nowait(Entry.of(record))
 
     async def publish(self, record: MongoDocument) -> bool:
         """Publish a stored document's event; on failure it stays tracked and is retried."""
-        return await self._events.submit((event_fields(record), current_request_id()))
+        return await self._events.submit(Entry.of(record))
 
-    async def _publish_entries(self, entries: list[tuple[MongoDocument, str]]) -> list[bool]:
+    async def _publish_entries(self, entries: list[Entry]) -> list[bool]:
         """One batch of events; each acknowledged one is done, each failed one is retried."""
         results = await self._publish(entries)
-        for (entry, _), published in zip(entries, results, strict=True):
+        for entry, published in zip(entries, results, strict=True):
             if published:
-                self.forget(entry["_id"])
+                self.forget(entry.fields["_id"])
             else:
-                self._failed[entry["_id"]] = entry
+                self._failed[entry.fields["_id"]] = entry
         return results
 
-    async def _publish(self, entries: Sequence[tuple[MongoDocument, str]]) -> list[bool]:
-        """Each document's event under the correlation id that goes with it."""
+    async def _publish(self, entries: Sequence[Entry]) -> list[bool]:
+        """Each document's event under the correlation id and trace that go with it."""
         return await self.publisher.publish_many(
             [
                 OutgoingEvent(
                     DocumentIngested(
-                        document_id=document["_id"],
-                        tenant_id=document["tenant_id"],
-                        content_hash=document["content_hash"],
+                        document_id=entry.fields["_id"],
+                        tenant_id=entry.fields["tenant_id"],
+                        content_hash=entry.fields["content_hash"],
                     ),
-                    request_id=request_id,
+                    request_id=entry.request_id,
+                    trace_headers=entry.trace_headers,
                 )
-                for document, request_id in entries
+                for entry in entries
             ]
         )
 
@@ -124,9 +142,9 @@ class Outbox:
 
     async def retry_failed(self) -> int:
         entries = list(self._failed.values())
-        if not entries or not await self.publish(entries[0]):
+        if not entries or not await self._events.submit(entries[0]):
             return 0  # nothing failed, or the broker is still down: next sweep
-        rest = await asyncio.gather(*(self.publish(entry) for entry in entries[1:]))
+        rest = await asyncio.gather(*(self._events.submit(entry) for entry in entries[1:]))
         return 1 + sum(rest)
 
     async def checkpoint(self) -> None:
@@ -146,7 +164,8 @@ class Outbox:
             for start in range(0, len(documents), _MAX_EVENTS):
                 chunk = documents[start : start + _MAX_EVENTS]
                 request_id = current_request_id()
-                if not all(await self._publish([(document, request_id) for document in chunk])):
+                entries = [Entry(document, request_id) for document in chunk]
+                if not all(await self._publish(entries)):
                     return recovered  # broker down: the checkpoint stays for the next sweep
                 recovered += len(chunk)
             await self.repository.delete_checkpoint(replica)
@@ -172,7 +191,8 @@ class Outbox:
         while not cancel_requested():
             await asyncio.sleep(self.settings.outbox_sweep_interval_s)
             try:
-                await self.sweep()
+                with untraced():  # a failed event's retry still joins its document's trace
+                    await self.sweep()
             except StorageUnavailable:
                 logger.warning("outbox sweep skipped: document store unavailable")
             except Exception:

@@ -5,6 +5,9 @@ another (about 250/s measured here), while one `insert_many` of 50 documents cos
 than a single insert (several thousand documents/s). Callers submit one item each and await its
 own result; whatever queued up while the previous command ran goes out in the next one. Under
 light load a batch is one item and adds no delay.
+
+A command runs in the trace of its batch's first item (not of whichever request started the
+worker, which may drain many batches): under light load, exactly its own document's trace.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from opentelemetry import context as otel_context
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
@@ -36,7 +41,7 @@ class BatchWriter(Generic[ItemT, ResultT]):
         self._max_batch = max_batch
         self._name = name
         self._max_in_flight = max_in_flight
-        self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
+        self._pending: list[tuple[ItemT, asyncio.Future[ResultT], otel_context.Context]] = []
         self._workers: set[asyncio.Task[None]] = set()  # strong references until done
         # Workers still draining. Counted by the workers themselves: a finished task leaves
         # `_workers` only when its done callback runs, one loop step later, and an item queued
@@ -54,7 +59,7 @@ class BatchWriter(Generic[ItemT, ResultT]):
 
     def _enqueue(self, item: ItemT) -> asyncio.Future[ResultT]:
         future: asyncio.Future[ResultT] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
+        self._pending.append((item, future, otel_context.get_current()))
         if self._draining < self._max_in_flight:
             self._draining += 1
             worker = asyncio.create_task(self._drain(), name=f"batch-writer-{self._name}")
@@ -72,16 +77,19 @@ class BatchWriter(Generic[ItemT, ResultT]):
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
+            token = otel_context.attach(batch[0][2])
             try:
-                results = await self._flush([item for item, _ in batch])
+                results = await self._flush([item for item, _, _ in batch])
             except BaseException as exc:  # the whole command failed: every item did
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(exc)
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, future), result in zip(batch, results, strict=True):
+            finally:
+                otel_context.detach(token)
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
                 if isinstance(result, BaseException):

@@ -19,12 +19,14 @@ from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.message import StreamMessage
+from opentelemetry import trace
 
 from docflow.common.context import bound_request_id, request_id_from_headers
 from docflow.common.errors import DocflowError
 from docflow.common.events import Topic
 from docflow.common.kafka import SourcePosition, publish_dead_letter
 from docflow.common.metrics import KAFKA_MESSAGES
+from docflow.common.telemetry import traced_record
 from docflow.ingest.documents.service import ingest_document
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.settings import IngestSettings
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 Record: TypeAlias = ConsumerRecord  # aiokafka ships no type hints
 Position = tuple[str, int, int]
 _MAX_TRACKED = 10_000  # retry bookkeeping is bounded; forgetting only resets a counter
+_tracer = trace.get_tracer(__name__)
 
 
 class Outcome(Enum):
@@ -79,7 +82,8 @@ class IncomingProcessor:
     async def _gated(self, record: Record) -> Outcome:
         async with self._gate:
             headers = dict(record.headers or ())
-            with bound_request_id(request_id_from_headers(headers)):
+            # Each message in its upstream producer's trace (when it carries one).
+            with traced_record(_tracer, record), bound_request_id(request_id_from_headers(headers)):
                 outcome = await self._process_one(record)
         KAFKA_MESSAGES.labels(
             self.settings.service_name,
