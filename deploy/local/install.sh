@@ -130,6 +130,8 @@ install_promtool() {
   mv -f "$gobin/promtool" "$bin"
   printf '%s\n' "$PROMETHEUS_VERSION" >"$bin.stamp"
   "$bin" --version >/dev/null 2>&1 || { log "promtool build does not start"; return 1; }
+}
+
 # Jaeger v2 (make run's trace backend) is built as a tool of a small module of its own, from the
 # Go module proxy: about 12 CPU-minutes the first time, then cached with its version as stamp.
 install_jaeger() {
