@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 from docflow.common.clients import kafka_connection_options
 from docflow.common.metrics import CONSUMER_LAG, CONSUMER_LAG_UPDATED
@@ -27,6 +29,11 @@ from docflow.common.settings import CommonSettings
 from docflow.common.tasks import cancel_requested
 
 logger = logging.getLogger(__name__)
+
+# A fresh broker answers "coordinator not available" until its offsets topic exists: a reading
+# waits that out (briefly) rather than reporting nothing for an interval.
+_COORDINATOR_ATTEMPTS = 10
+_COORDINATOR_RETRY_S = 0.5
 
 
 def lag_of(
@@ -75,12 +82,27 @@ class ConsumerLagExporter:
         ]
         if not partitions:
             return {}
-        committed = await self._admin.list_consumer_group_offsets(self.group, partitions=partitions)
+        committed = await self._committed(partitions)
         return lag_of(
             end=await self._offsets.end_offsets(partitions),
             beginning=await self._offsets.beginning_offsets(partitions),
             committed={partition: meta.offset for partition, meta in committed.items()},
         )
+
+    async def _committed(
+        self, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        for attempt in range(1, _COORDINATOR_ATTEMPTS + 1):
+            try:
+                committed: dict[
+                    TopicPartition, OffsetAndMetadata
+                ] = await self._admin.list_consumer_group_offsets(self.group, partitions=partitions)
+                return committed
+            except KafkaError as exc:
+                if not exc.retriable or attempt == _COORDINATOR_ATTEMPTS:
+                    raise
+                await asyncio.sleep(_COORDINATOR_RETRY_S)
+        raise AssertionError("unreachable")
 
     async def export_once(self) -> None:
         for partition, lag in (await self.read()).items():
