@@ -118,6 +118,14 @@ class EventPublisher:
             _end_spans([span], error=results[batch])
         return [not isinstance(results[batch], BaseException) for batch in batch_of_event]
 
+    async def publish_all(self, events: Sequence[OutgoingEvent], *, chunk: int = 500) -> int:
+        """How many of `events` the broker acknowledged, published `chunk` at a time so that a
+        command re-queueing thousands of documents holds a bounded batch in memory."""
+        acknowledged = 0
+        for start in range(0, len(events), chunk):
+            acknowledged += sum(await self.publish_many(events[start : start + chunk]))
+        return acknowledged
+
     def _producer_span(self, outgoing: OutgoingEvent) -> Span | None:
         """The span its event is sent under, in its document's trace (None when untraced)."""
         if not outgoing.trace_headers:

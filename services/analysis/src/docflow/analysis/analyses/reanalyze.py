@@ -37,7 +37,6 @@ from docflow.common.publishing import OutgoingEvent, ingested_publisher
 from docflow.common.settings import load_settings
 
 _PUBLISH_TIMEOUT_S = 30.0
-_EVENTS_PER_PUBLISH = 500
 _LISTED = 50  # documents named in the output; the count covers them all
 CURRENT = "current"  # --prompt-version-not current / --model-not current
 
@@ -180,11 +179,7 @@ async def _carry_out(
     publisher = ingested_publisher(settings, timeout_s=_PUBLISH_TIMEOUT_S)
     await publisher.start()
     try:
-        published = 0
-        for start in range(0, len(events), _EVENTS_PER_PUBLISH):
-            published += sum(
-                await publisher.publish_many(events[start : start + _EVENTS_PER_PUBLISH])
-            )
+        published = await publisher.publish_all(events)
     finally:
         await publisher.stop()
     if published < len(events):

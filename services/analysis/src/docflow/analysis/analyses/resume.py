@@ -32,7 +32,6 @@ from docflow.common.settings import load_settings
 logger = logging.getLogger(__name__)
 
 _PUBLISH_TIMEOUT_S = 30.0  # a batch of events; a command may wait longer than a request
-_EVENTS_PER_PUBLISH = 500
 
 
 class ResumeIncomplete(RuntimeError):
@@ -62,10 +61,7 @@ async def republish_deferred(
                 content_hash=str(document.get("content_hash") or ""),
             )
             events.append(OutgoingEvent(event, request_id=new_request_id()))
-    published = 0
-    for start in range(0, len(events), _EVENTS_PER_PUBLISH):
-        results = await publisher.publish_many(events[start : start + _EVENTS_PER_PUBLISH])
-        published += sum(results)
+    published = await publisher.publish_all(events)
     if published < len(events):
         raise ResumeIncomplete(
             f"{len(events) - published} of {len(events)} deferred documents not re-published"
