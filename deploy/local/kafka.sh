@@ -10,6 +10,8 @@
 #   DOCFLOW_CACHE         cache root (default: <repo>/.cache)
 #   KAFKA_VERSION         jar folder to use (default 4.4.0)
 #   KAFKA_PORT            broker port (default 9092); KAFKA_CONTROLLER_PORT (default 9093)
+#   KAFKA_DATA            data and generated config (default <cache>/data/kafka; a second broker,
+#                         e.g. the fault drill's, needs its own)
 #   KAFKA_HEAP_OPTS       JVM heap (default -Xms256m -Xmx1g: every test creates its own topics,
 #                         each partition costs broker heap, and 512 MiB ran out at about 17,000)
 #   KAFKA_NUM_PARTITIONS  partitions of auto-created topics (default 6)
@@ -26,7 +28,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${DOCFLOW_CACHE:-$ROOT/.cache}"
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
-DATA="$CACHE/data/kafka"
+DATA="${KAFKA_DATA:-$CACHE/data/kafka}"
 LOG_DIRS="$DATA/logs"
 CONF="$DATA/server.properties"
 LOG4J="$DATA/log4j2.properties"

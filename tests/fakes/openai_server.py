@@ -21,7 +21,8 @@ or in-process from a test::
 With no flag it enforces no limit and injects no fault. ``POST /_admin/config`` changes the config
 at runtime, ``GET /_admin/stats`` reports counters, ``GET /_admin/received`` the documents of each
 request received (chat completions and batch lines, the most recent 1,000) and
-``POST /_admin/reset`` clears both.
+``GET /_admin/answered`` the documents of each request answered 200 (what a provider bills) and
+whether the client had already hung up, and ``POST /_admin/reset`` clears them all.
 """
 
 from __future__ import annotations
@@ -598,6 +599,15 @@ class RateLimiter:
         )
 
 
+@dataclasses.dataclass
+class AnsweredRequest:
+    """A chat completion answered 200: its documents, when, and whether the client had hung up."""
+
+    documents: list[str]
+    answered_at: float = dataclasses.field(default_factory=time.time)
+    client_gone: bool = False
+
+
 # --------------------------------------------------------------------------------------------
 # Counters for /_admin/stats
 # --------------------------------------------------------------------------------------------
@@ -763,6 +773,8 @@ class FakeOpenAI:
         self.stats = Stats()
         # The documents of each request, as the model would see them: tests check what was sent.
         self.received: deque[list[str]] = deque(maxlen=1000)
+        # The requests answered 200, i.e. billed: what a fault drill counts "paid twice" from.
+        self.answered: deque[AnsweredRequest] = deque(maxlen=100_000)
 
     def receive(self, body: JSON) -> list[tuple[int, str]]:
         """The documents of one request, recorded."""
@@ -779,7 +791,7 @@ class FakeOpenAI:
 
     # ---- chat completions -------------------------------------------------------------------
 
-    async def complete(self, raw: bytes, stats: Stats) -> JSON:
+    async def complete(self, raw: bytes, stats: Stats) -> tuple[JSON, AnsweredRequest]:
         """Answer one request; ``stats`` is the Stats current when it arrived (reset-safe)."""
         body = parse_completion_request(raw)
         documents = self.receive(body)
@@ -796,7 +808,9 @@ class FakeOpenAI:
         await self._delay(len(documents), draws)
         completion = build_completion(body, documents, self.config, draws)
         stats.record_answer(completion, len(documents))
-        return completion
+        answered = AnsweredRequest([text for _, text in documents])
+        self.answered.append(answered)
+        return completion, answered
 
     async def _delay(self, documents: int, draws: FaultDraws) -> None:
         config = self.config
@@ -1059,7 +1073,10 @@ def api_router() -> APIRouter:
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
-            response = json_response(await fake.complete(await request.body(), stats))
+            completion, answered = await fake.complete(await request.body(), stats)
+            # Billed either way; a client that died waiting never reads the answer.
+            answered.client_gone = await request.is_disconnected()
+            response = json_response(completion)
         except ApiError as err:
             response = err.to_response()
         finally:
@@ -1161,6 +1178,10 @@ def admin_router() -> APIRouter:
     @router.get("/received")
     async def get_received(request: Request) -> JSON:
         return {"requests": list(fake_of(request).received)}
+
+    @router.get("/answered")
+    async def get_answered(request: Request) -> JSON:
+        return {"requests": [dataclasses.asdict(a) for a in fake_of(request).answered]}
 
     @router.post("/reset")
     async def reset(request: Request) -> JSON:
