@@ -57,8 +57,9 @@ class IngestSettings(CommonSettings):
     max_zip_ratio: int = Field(default=100, ge=1)
 
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=1)
-    # How long a first request holds its Idempotency-Key before a retry may run again.
-    idempotency_lock_s: int = Field(default=60, ge=1)
+    # How long a first request's hold on its Idempotency-Key outlives it (renewed while the
+    # request runs): after a crash, a retry with the same key waits at most this long.
+    idempotency_lock_s: int = Field(default=10, ge=1)
 
     # The outbox (documents/outbox.py): failed publishes are retried every sweep, and a
     # replica whose checkpoint is this old is considered stopped and its outbox recovered.

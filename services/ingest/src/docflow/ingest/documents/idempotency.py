@@ -2,17 +2,20 @@
 
 A record is keyed by tenant and key; it remembers a fingerprint of the request body, so the
 same key with another body is refused. While the first request runs, the key holds a short
-`pending` lock (SET NX), so a concurrent retry gets 409 instead of inserting twice. Failures
+`pending` lock (SET NX, renewed while the request runs), so a concurrent retry gets 409 instead
+of inserting twice, and a retry after the owner crashed waits only until the lock lapses. Failures
 release the key: retrying a failed request runs it again. If Redis is down the request runs
 without a replay record; the content hash still keeps the document from being stored twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +86,31 @@ class IdempotencyStore:
             logger.warning("idempotency store unavailable", extra={"error": type(exc).__name__})
         return Claim(redis_key=None, fingerprint=body_fingerprint)
 
+    @contextlib.asynccontextmanager
+    async def holding(self, claim: Claim) -> AsyncIterator[None]:
+        """Keep the claim alive while its request runs: the lock lasts `idempotency_lock_s`
+        and is renewed every third of that, so a retry after a crash of its owner waits at
+        most that long, while a slow request keeps its key however long it takes."""
+        if claim.redis_key is None:
+            yield
+            return
+        renewal = asyncio.create_task(self._renew(claim.redis_key), name="idempotency-renewal")
+        try:
+            yield
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+
+    async def _renew(self, redis_key: str) -> None:
+        lock_s = self.settings.idempotency_lock_s
+        while True:
+            await asyncio.sleep(lock_s / 3)
+            try:
+                await self.redis.expire(redis_key, lock_s)
+            except RedisError as exc:
+                logger.warning("idempotency lock not renewed", extra={"error": type(exc).__name__})
+
     async def complete(self, claim: Claim, *, status_code: int, data: Any) -> None:
         if claim.redis_key is None:
             return
@@ -132,7 +160,8 @@ async def respond_idempotently(
     if isinstance(outcome, Replay):
         return ok(outcome.data, status_code=outcome.status_code, headers=_REPLAYED)
     try:
-        status_code, data = await action()
+        async with store.holding(outcome):
+            status_code, data = await action()
     except BaseException:
         await store.release(outcome)
         raise
