@@ -107,6 +107,19 @@ async def test_server_error_document_fails_alone_and_its_request_mates_succeed(
     assert outcome.failed["d3"] == "provider answered 500"
 
 
+async def test_an_outage_holds_the_documents_instead_of_failing_them(
+    fake_openai: Start, make_provider: Callable[..., OpenAIProvider]
+) -> None:
+    server = fake_openai("--fail-rate", "1.0")  # every request, the probe included, is a 500
+    provider = make_provider(_settings(server, retry_attempts=2, retry_max_delay_s=0.1))
+
+    outcome = await provider.analyze(_documents(SHORT[:3]))
+
+    assert not outcome.failed
+    assert outcome.quota_blocked == {"d0", "d1", "d2"}
+    assert outcome.blocked_reason == "provider unavailable: provider answered 500"
+
+
 async def test_rate_limited_requests_wait_and_nothing_is_lost(
     fake_openai: Start, make_provider: Callable[..., OpenAIProvider]
 ) -> None:

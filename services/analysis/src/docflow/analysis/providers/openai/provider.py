@@ -50,6 +50,8 @@ class RequestOutcome:
     kind: str  # ok | retry | rate_limited | quota
     per_document: dict[int, Analyzed | str] = field(default_factory=dict)
     reason: str = ""
+    # A retry the documents did not cause: a 5xx, a timeout, a connection error.
+    provider_fault: bool = False
 
 
 def create_client(settings: AnalysisSettings) -> AsyncOpenAI:
@@ -86,6 +88,7 @@ class OpenAIProvider:
         outcome = ProviderOutcome()
         attempts: dict[str, int] = {d.document_id: 0 for d in documents}
         grouped, alone = list(documents), list[DocumentInput]()
+        out_of_attempts: list[tuple[DocumentInput, str]] = []
         while grouped or alone:
             plans = self._packer.pack(grouped) + self._packer.pack(alone, alone=True)
             grouped, alone = [], []
@@ -104,10 +107,15 @@ class OpenAIProvider:
                         outcome.analyzed[document.document_id] = answer
                         continue
                     attempts[document.document_id] += 1
-                    if self._policy.exhausted(attempts[document.document_id]):
-                        outcome.failed[document.document_id] = answer
-                    else:
+                    if not self._policy.exhausted(attempts[document.document_id]):
                         alone.append(document)
+                    elif result.provider_fault:
+                        out_of_attempts.append((document, answer))
+                    else:
+                        outcome.failed[document.document_id] = answer
+            if out_of_attempts:
+                await self._fail_or_block(out_of_attempts, outcome)
+                out_of_attempts = []
             if outcome.quota_blocked:
                 # Nothing more goes out while the quota is exhausted; the caller holds the rest.
                 outcome.quota_blocked.update(d.document_id for d in grouped + alone)
@@ -136,16 +144,19 @@ class OpenAIProvider:
         except openai.RateLimitError as exc:
             return self._rate_limited(exc)
         except openai.APITimeoutError:
-            return self._retry("timeout", "request timed out")
+            return self._retry("timeout", "request timed out", provider_fault=True)
         except openai.APIConnectionError as exc:
-            return self._retry("connection_error", f"connection error: {type(exc).__name__}")
+            reason = f"connection error: {type(exc).__name__}"
+            return self._retry("connection_error", reason, provider_fault=True)
         except openai.AuthenticationError as exc:
             # A wrong key is an outage of the provider for us, not the documents' fault.
             REQUESTS.labels(self.model, "auth_error").inc()
             return RequestOutcome("quota", reason=f"authentication failed: {exc.status_code}")
         except openai.APIStatusError as exc:
-            kind = "server_error" if exc.status_code >= 500 else "client_error"
-            return self._retry(kind, f"provider answered {exc.status_code}")
+            server_error = exc.status_code >= 500
+            kind = "server_error" if server_error else "client_error"
+            reason = f"provider answered {exc.status_code}"
+            return self._retry(kind, reason, provider_fault=server_error)
         finally:
             REQUEST_DURATION.labels(self.model).observe(time.perf_counter() - started)
         self._limiter.observe_headers(raw.headers)
@@ -179,10 +190,29 @@ class OpenAIProvider:
             completion=int(getattr(usage, "completion_tokens", 0) or 0),
         )
 
-    def _retry(self, kind: str, reason: str) -> RequestOutcome:
+    def _retry(self, kind: str, reason: str, *, provider_fault: bool = False) -> RequestOutcome:
         REQUESTS.labels(self.model, kind).inc()
         logger.warning("provider request failed", extra={"outcome": kind, "reason": reason})
-        return RequestOutcome("retry", reason=reason)
+        return RequestOutcome("retry", reason=reason, provider_fault=provider_fault)
+
+    async def _fail_or_block(
+        self, documents: list[tuple[DocumentInput, str]], outcome: ProviderOutcome
+    ) -> None:
+        """Documents out of attempts through 5xx, timeouts or connection errors: theirs to fail
+        only if the provider answers others meanwhile. While it answers nothing (an outage),
+        they are held like the quota's, and the gate's probe resumes analysis once it is back."""
+        try:
+            await self.probe()
+        except Exception as exc:
+            reason = f"provider unavailable: {documents[0][1]}"
+            logger.error(
+                "provider unavailable; holding analysis", extra={"error": type(exc).__name__}
+            )
+            outcome.quota_blocked.update(document.document_id for document, _ in documents)
+            outcome.blocked_reason = reason
+            return
+        for document, reason in documents:
+            outcome.failed[document.document_id] = reason
 
     def _rate_limited(self, exc: openai.RateLimitError) -> RequestOutcome:
         code = exc.code or (exc.type if isinstance(exc.type, str) else None)
