@@ -456,6 +456,30 @@ async def test_received_lists_each_requests_documents(
     assert (await http.get("/_admin/received")).json() == {"requests": []}
 
 
+async def test_answered_lists_only_billed_requests(
+    client: AsyncOpenAI, http: httpx2.AsyncClient
+) -> None:
+    await complete(client, user_message("paid", "for"))
+    await http.post("/_admin/config", json={"quota_exhausted": True})
+    with pytest.raises(openai.RateLimitError):
+        await complete(client, user_message("refused"))
+    answered = (await http.get("/_admin/answered")).json()["requests"]
+    assert [(a["documents"], a["client_gone"]) for a in answered] == [(["paid", "for"], False)]
+    assert answered[0]["answered_at"] > 0
+
+
+async def test_answered_says_when_the_client_had_hung_up(
+    fake: RunningServer, http: httpx2.AsyncClient
+) -> None:
+    await set_config(http, latency_ms=300)
+    async with AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0, timeout=0.05) as sdk:
+        with pytest.raises(openai.APITimeoutError):
+            await complete(sdk, user_message("abandoned"))
+    await asyncio.sleep(0.5)
+    answered = (await http.get("/_admin/answered")).json()["requests"]
+    assert [(a["documents"], a["client_gone"]) for a in answered] == [(["abandoned"], True)]
+
+
 async def test_admin_config_validates_the_patch(http: httpx2.AsyncClient) -> None:
     bad_field = await http.post("/_admin/config", json={"no_such_knob": 1})
     assert bad_field.status_code == 400
