@@ -48,6 +48,14 @@ class OwnServer:
             time.sleep(0.05)
         raise RuntimeError(f"{self.name} does not listen on {self.port}; see {self.log_path}")
 
+    def kill(self) -> None:
+        """SIGKILL, like a node losing power: no flush, no goodbye to clients (a SIGTERM'd
+        FerretDB, for one, keeps serving the connections it has until they close)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self.process = None
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

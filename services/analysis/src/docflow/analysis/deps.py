@@ -6,7 +6,7 @@ runner receive it, the health checks read it from the app through `services_of`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from docflow.analysis.analyses.budget import TenantBudget
+from docflow.analysis.analyses.paid import PaidAnswers
 from docflow.analysis.analyses.quota import QuotaGate
 from docflow.analysis.analyses.repository import Database
 from docflow.analysis.analyses.spend_cap import SpendCap
@@ -35,6 +36,7 @@ class AnalysisServices:
     budget: TenantBudget
     spend_cap: SpendCap
     estimator: TokenEstimator
+    paid: PaidAnswers = field(default_factory=PaidAnswers)
 
 
 def services_of(app: FastAPI) -> AnalysisServices:

@@ -76,11 +76,13 @@ async def store_all(
         )
         tokens = usage.prompt_tokens + usage.completion_tokens
         spent_by_tenant[tenant] = spent_by_tenant.get(tenant, 0) + tokens
-        TOKENS.labels(model, "prompt").inc(usage.prompt_tokens)
-        TOKENS.labels(model, "completion").inc(usage.completion_tokens)
-        COST.labels(model).inc(cost)
-        DOCUMENTS.labels("analyzed").inc()
     await repository.insert_analyses(services.db, records)
+    # Counted once stored: an answer whose store failed is stored (and counted) on the retry.
+    for result in analyzed.values():
+        TOKENS.labels(model, "prompt").inc(result.usage.prompt_tokens)
+        TOKENS.labels(model, "completion").inc(result.usage.completion_tokens)
+    COST.labels(model).inc(spend)
+    DOCUMENTS.labels("analyzed").inc(len(records))
     await apply_all(workload, records)
     for tenant, tokens in spent_by_tenant.items():
         await services.budget.add(tenant, tokens)

@@ -20,6 +20,7 @@ from docflow.analysis.analyses import outcomes, queue, repository
 from docflow.analysis.analyses.context import HoldPoll, Work, Workload
 from docflow.analysis.deps import AnalysisServices
 from docflow.analysis.metrics import DOCUMENTS
+from docflow.analysis.providers.base import ProviderOutcome
 from docflow.analysis.settings import AnalysisMode
 from docflow.common.clients import MongoDocument
 from docflow.common.documents import DocumentStatus, Usage
@@ -212,9 +213,15 @@ async def _analyze(workload: Workload, pending: list[str]) -> None:
     while inputs:
         if not await services.gate.wait_open(_hold_s(services)):
             raise HoldPoll(services.gate.reason or "provider unavailable")
-        outcome = await services.provider.analyze(inputs)
+        # Answered before, when storing them failed: stored now, not paid for again.
+        paid = services.paid.take(d.document_id for d in inputs)
+        unpaid = [d for d in inputs if d.document_id not in paid]
+        outcome = await services.provider.analyze(unpaid) if unpaid else ProviderOutcome()
+        services.paid.keep(outcome.analyzed)
+        outcome.analyzed.update(paid)
         truncated = {d.document_id for d in inputs if d.truncated}
         await outcomes.store_all(workload, outcome.analyzed, truncated=truncated)
+        services.paid.drop(outcome.analyzed)
         for document_id, reason in outcome.failed.items():
             with workload.work[document_id].bound():
                 await outcomes.fail(workload, document_id, reason)
