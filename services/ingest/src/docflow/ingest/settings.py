@@ -62,9 +62,10 @@ class IngestSettings(CommonSettings):
     idempotency_lock_s: int = Field(default=10, ge=1)
 
     # The outbox (documents/outbox.py): failed publishes are retried every sweep, and a
-    # replica whose checkpoint is this old is considered stopped and its outbox recovered.
+    # replica whose checkpoint is this old is considered stopped and its outbox recovered
+    # (seven missed sweeps: a replica wrongly declared dead costs only duplicate events).
     outbox_sweep_interval_s: float = Field(default=2.0, gt=0)
-    outbox_dead_after_s: float = Field(default=60.0, gt=0)
+    outbox_dead_after_s: float = Field(default=15.0, gt=0)
     # REST answers once a document is stored and publishes in the background; past this many
     # unacknowledged events (Kafka down) it answers 503 instead of piling up more.
     outbox_max_backlog: int = Field(default=10_000, ge=1)
