@@ -46,18 +46,23 @@ CONFIG = schemathesis.Config.from_dict(
 ingest = schemathesis.openapi.from_dict(INGEST_DOCUMENT, config=CONFIG)
 query = schemathesis.openapi.from_dict(QUERY_DOCUMENT, config=CONFIG)
 
-# Refusals of schema-valid requests for rules JSON Schema cannot state: what is left after
-# sanitization or extraction (markup and control characters removed), what a file's bytes
-# are, whether an opaque cursor was issued by us, an order between two fields, and an
-# Idempotency-Key that an earlier generated request already used with another body.
-# Any other refusal of valid data fails the run.
+# Refusals of schema-valid requests for rules JSON Schema cannot state. Any other refusal of
+# valid data fails the run.
 RULES_BEYOND_THE_SCHEMA = {
+    # what is left after sanitization (markup and control characters removed)
     "empty_content",
-    "empty_document",
     "invalid_metadata_key",
+    # what an uploaded file's bytes are
     "unsupported_type",
+    "type_mismatch",
+    "invalid_utf8",
+    "encrypted_document",
+    "corrupt_document",
+    "empty_document",
+    # whether an opaque cursor was issued by us; created_after < created_before
     "invalid_cursor",
     "invalid_filter",
+    # an Idempotency-Key that an earlier generated request used with another body
     "idempotency_key_reused",
 }
 REJECTED_POSITIVE_DATA = "ST202"
