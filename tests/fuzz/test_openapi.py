@@ -98,7 +98,13 @@ def filter_failure(
         return _error_code(response) not in RULES_BEYOND_THE_SCHEMA
     if failure.code == ACCEPTED_NEGATIVE_DATA and case.path == "/v1/documents/batch":
         return not _items_refused(response)
-    return True
+    # Unknown query parameters are ignored, as HTTP APIs do; OpenAPI cannot forbid them.
+    return not (failure.code == ACCEPTED_NEGATIVE_DATA and _undeclared_query_names(case))
+
+
+def _undeclared_query_names(case: Case[Any]) -> bool:
+    declared = {parameter.name for parameter in case.operation.query}
+    return any(name not in declared for name in case.query or {})
 
 
 def _items_refused(response: Response) -> bool:
