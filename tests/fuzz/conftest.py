@@ -50,6 +50,12 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzStack]:
     tmp = tmp_path_factory.mktemp("fuzz")
     ingest = ServiceProcess("ingest", env=env, port=free_port(), log_path=tmp / "ingest.log")
     query = ServiceProcess("query", env=env, port=free_port(), log_path=tmp / "query.log")
-    with ingest.start(ready_timeout_s=90), query.start(ready_timeout_s=90):
+    # Started here, stopped in `finally`: `with process.start()` would start each one twice.
+    try:
+        ingest.start(ready_timeout_s=90)
+        query.start(ready_timeout_s=90)
         key = asyncio.run(create_api_key(mongodb_uri=MONGODB_URI, database=isolation.database))
         yield FuzzStack(ingest=ingest, query=query, api_key=key)
+    finally:
+        query.stop()
+        ingest.stop()
