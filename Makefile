@@ -24,7 +24,7 @@ LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; 
 TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/tests conftest.py
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
-	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language load resume-deferred \
+	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language fuzz load resume-deferred \
 	fake-openai clean api-key api-keys revoke-api-key images services dlq dlq-replay reanalyze chaos
 
 help: ## List the targets
@@ -149,6 +149,13 @@ CHAOS_ARGS ?=
 
 chaos: install ## Fault drill: kill -9 each component under traffic, provider outages, backpressure; counts per scenario (tests/chaos/)
 	@$(RUN) python -m tests.chaos $(CHAOS_ARGS)
+
+# The suite runs tests/fuzz with 25 derandomized examples an operation; this runs the same tests
+# with FUZZ_EXAMPLES random ones (new cases every run).
+FUZZ_EXAMPLES ?= 1000
+
+fuzz: infra-up ## schemathesis against ingest's and query's OpenAPI documents, FUZZ_EXAMPLES (1000) an operation
+	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/fuzz -p no:cacheprovider --timeout 0
 
 # The API key: DOCFLOW_API_KEY, else the one `make run` writes to .cache/dev-api-key.
 LOAD_HOST ?= http://127.0.0.1:8002

@@ -34,7 +34,7 @@ from docflow.ingest.documents.quota import TenantQuota
 from docflow.ingest.documents.repository import DocumentRepository
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.errors import StorageUnavailable
-from docflow.ingest.openapi import register_schemas
+from docflow.ingest.openapi import declare_limits, register_schemas
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.uploads import router as uploads
 from docflow.ingest.uploads.extraction import Extractor
@@ -165,6 +165,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     if settings.docs_public:
         app.include_router(asyncapi.router)
     register_schemas(app, IncomingDocument)
+    declare_limits(app, settings)
     install_lane(app, method=lane.METHOD, path=lane.PATH, answer=lane.answer)
     return app
 

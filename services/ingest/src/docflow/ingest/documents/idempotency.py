@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -41,7 +42,13 @@ _REPLAYED = {"Idempotency-Replayed": "true"}
 
 def fingerprint(payload: Any) -> str:
     """A stable hash of a request body's meaning (key order does not matter)."""
-    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        encoded = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # A batch's items are raw JSON, judged one by one later: an integer past 64 bits or a
+        # lone surrogate is a bad item, not a reason for a 500. The stdlib encodes both.
+        encoded = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(encoded).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from docflow.ingest.documents.schemas import (
 )
 from docflow.ingest.documents.submission import submit_document
 from docflow.ingest.errors import BatchTooLarge, InvalidBody
-from docflow.ingest.openapi import schema_ref
+from docflow.ingest.openapi import IDEMPOTENCY_KEY_SCHEMA, schema_ref
 
 # submission.py reads and caps the body of `POST /v1/documents` itself.
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
@@ -40,7 +40,7 @@ _IDEMPOTENCY_PARAMETER = {
     "name": IDEMPOTENCY_HEADER,
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "maxLength": 255},
+    "schema": IDEMPOTENCY_KEY_SCHEMA,
     "description": "Replays the first successful response for 24 hours (1-255 ASCII chars).",
 }
 IdempotencyKey = Annotated[

@@ -36,6 +36,8 @@ _MULTIPART_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
+                    # reader.py refuses any other field (400 `invalid_multipart`).
+                    "additionalProperties": False,
                     "properties": {
                         "file": {
                             "type": "string",

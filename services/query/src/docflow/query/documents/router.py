@@ -6,10 +6,12 @@ OpenAPI page only, and nothing is validated or re-encoded on the way out.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
+from pydantic import BeforeValidator
 from starlette.responses import Response
 
 from docflow.common.documents import DocumentStatus, SentimentLabel
@@ -24,6 +26,22 @@ from docflow.query.documents.schemas import DocumentOut, DocumentPage
 from docflow.query.routing import QueryRoute
 
 router = APIRouter(prefix="/v1", tags=["documents"], route_class=QueryRoute)
+
+# A filter of only whitespace would match nothing; filters.py refuses it (422 invalid_filter).
+_NOT_BLANK = r"\S"
+# An RFC 3339 date-time, the offset optional (UTC then). Pydantic alone would also read "0.5"
+# or "1700000000" as seconds since the epoch, a form the document does not declare.
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+
+
+def _rfc3339_only(value: object) -> object:
+    if isinstance(value, str) and re.fullmatch(_RFC3339, value) is None:
+        raise ValueError("expected an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+Moment = Annotated[datetime | None, BeforeValidator(_rfc3339_only)]
+_MOMENT_SCHEMA = {"pattern": _RFC3339}
 
 IfNoneMatch = Annotated[
     str | None,
@@ -89,14 +107,28 @@ async def list_documents(
         str | None, Query(pattern=r"^([A-Za-z]{2}|und)$", description="ISO 639-1 code.")
     ] = None,
     keyword: Annotated[
-        str | None, Query(max_length=100, description="One whole keyword of the analysis.")
+        str | None,
+        Query(max_length=100, pattern=_NOT_BLANK, description="One whole keyword of the analysis."),
     ] = None,
-    source: Annotated[str | None, Query(max_length=200)] = None,
+    source: Annotated[str | None, Query(max_length=200, pattern=_NOT_BLANK)] = None,
     created_after: Annotated[
-        datetime | None, Query(description="Inclusive; RFC 3339, UTC when no offset.")
+        Moment,
+        Query(
+            description="Inclusive; RFC 3339, UTC when no offset.",
+            json_schema_extra=_MOMENT_SCHEMA,
+        ),
     ] = None,
-    created_before: Annotated[datetime | None, Query(description="Exclusive.")] = None,
-    limit: Annotated[int | None, Query(description="1 to 100; 20 by default.")] = None,
+    created_before: Annotated[
+        Moment, Query(description="Exclusive.", json_schema_extra=_MOMENT_SCHEMA)
+    ] = None,
+    limit: Annotated[
+        int | None,
+        Query(
+            description="1 to LIST_MAX_LIMIT (100 by default); 20 by default.",
+            # Declared only: build_list_query checks it against the setting in force.
+            json_schema_extra={"minimum": 1, "maximum": 100},
+        ),
+    ] = None,
     cursor: Annotated[
         str | None, Query(max_length=128, description="`next_cursor` of the previous page.")
     ] = None,
