@@ -34,8 +34,10 @@ class Incoming:
 
 
 def parse_incoming(value: bytes | None, *, settings: IngestSettings) -> Incoming:
+    if value is None:
+        raise Rejected("empty_message", "The message has a null value (a tombstone).")
     if not value:
-        raise Rejected("empty_message", "The message has no value.")
+        raise Rejected("empty_message", "The message value is empty (0 bytes).")
     if len(value) > settings.max_message_bytes:
         raise Rejected(
             "message_too_large",

@@ -1,0 +1,259 @@
+"""Hostile messages on `documents.incoming` (upstream_fuzz.py), each followed by a valid one on
+the same partition, against the ingest app on the real Kafka, FerretDB and Redis.
+
+Every hostile message must end in the dead-letter topic with its original bytes and its reason,
+every valid one must be stored, the partition's offset must be committed past all of them, and
+the consumer must neither rejoin its group nor log a stack trace on the way.
+
+`UPSTREAM_FUZZ_MESSAGES` (default 150) random messages join the catalogue;
+`UPSTREAM_FUZZ_SEED` (default 13) chooses them. `make fuzz` runs a long one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from docflow.common.clients import ensure_topics
+from docflow.common.events import DeadLetterHeader, Topic
+from docflow.common.kafka import PAYLOAD_BYTES_HEADER, PAYLOAD_TRUNCATED_HEADER
+from docflow.ingest.main import create_app
+from docflow.ingest.settings import KIB, IngestSettings
+from docflow.testing import Isolation, collect_messages, json_log_lines
+from services.ingest.tests.integration.test_incoming import committed_offsets, wait_for
+from services.ingest.tests.integration.upstream_fuzz import (
+    Hostile,
+    Verdict,
+    catalogue,
+    document,
+    predicted,
+    random_messages,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RANDOM_MESSAGES = int(os.environ.get("UPSTREAM_FUZZ_MESSAGES", "150"))
+SEED = int(os.environ.get("UPSTREAM_FUZZ_SEED", "13"))
+PARTITION = 0  # one partition: a message that wedged it would hold back every later one
+_JOINING = "(Re-)joining group"
+
+
+@pytest.fixture
+def settings(isolation: Isolation) -> IngestSettings:
+    # A message limit well under the broker's, so both sides of it are reachable.
+    return IngestSettings(
+        max_content_chars=5_000,
+        max_message_bytes=512 * KIB,
+        incoming_batch_timeout_ms=100,
+    )
+
+
+@pytest.fixture
+def logs() -> Iterator[list[dict[str, Any]]]:
+    """Every line logged from before the consumer joins its group until the test ends."""
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    previous = coordinator.level
+    coordinator.setLevel(logging.INFO)  # it says when the consumer (re)joins its group
+    with json_log_lines("ingest") as lines:
+        yield lines
+    coordinator.setLevel(previous)
+
+
+@pytest.fixture
+async def app(settings: IngestSettings, logs: list[dict[str, Any]]) -> AsyncIterator[FastAPI]:
+    # Topics whose leaders are elected before the consumer's first fetch: a fresh topic's
+    # election is logged as an error, which would hide one caused by a message.
+    topics = [settings.topic(topic) for topic in Topic]
+    await ensure_topics(settings, topics)
+    await topics_led(topics)
+    application = create_app(settings)
+    async with LifespanManager(application, startup_timeout=60, shutdown_timeout=60):
+        yield application
+
+
+async def topics_led(topics: list[str]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092")
+    await producer.start()
+    try:
+        for topic in topics:
+            await producer.partitions_for(topic)
+    finally:
+        await producer.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    message: Hostile
+    verdict: Verdict
+    offset: int
+
+
+async def produce(topic: str, messages: Sequence[Hostile]) -> list[int]:
+    """Each message with its own key and headers, in order, on one partition."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers="127.0.0.1:9092",
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=2 * 1024 * 1024,  # the broker, not the client, decides what is too big
+    )
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic,
+                message.value,
+                key=message.key,
+                headers=list(message.headers),
+                partition=PARTITION,
+            )
+            for message in messages
+        ]
+        return [(await future).offset for future in futures]
+    finally:
+        await producer.stop()
+
+
+def interleaved(hostile: Sequence[Hostile], *, run: str) -> list[Hostile]:
+    """Each hostile message followed by a valid one, which must get through after it."""
+    messages: list[Hostile] = []
+    for index, message in enumerate(hostile):
+        messages += [message, Hostile(f"valid after {index}", document(f"valid {run} {index}"))]
+    return messages
+
+
+async def run_through_consumer(
+    messages: list[Hostile], *, settings: IngestSettings, isolation: Isolation, test_db: Any
+) -> tuple[list[Sent], dict[int, ConsumerRecord[bytes, bytes]], float]:
+    incoming = isolation.topic(Topic.INCOMING)
+    started = time.monotonic()
+    offsets = await produce(incoming, messages)
+    sent = [
+        Sent(message, predicted(message, settings), offset)
+        for message, offset in zip(messages, offsets, strict=True)
+    ]
+    last = offsets[-1] + 1
+
+    async def all_committed() -> bool:
+        return await committed_offsets(settings.consumer_group, incoming) >= last
+
+    budget_s = 30 + len(messages) / 20
+    assert await wait_for(all_committed, timeout_s=budget_s), "the partition kept moving"
+    seconds = time.monotonic() - started
+    rejected = sum(1 for item in sent if item.verdict.reason is not None)
+    letters = await collect_messages(isolation.topic(Topic.DLQ), count=rejected, timeout_s=30)
+    by_offset = {
+        int(headers_of(letter)[DeadLetterHeader.SOURCE_OFFSET]): letter for letter in letters
+    }
+    assert len(by_offset) == len(letters) == rejected, "one dead letter per rejected message"
+    return sent, by_offset, seconds
+
+
+def headers_of(record: ConsumerRecord[bytes, bytes]) -> dict[str, str]:
+    return {name: value.decode("utf-8", "replace") for name, value in record.headers}
+
+
+def dead_letter_problems(item: Sent, letter: ConsumerRecord[bytes, bytes], topic: str) -> list[str]:
+    """What is wrong with a message's dead letter (nothing, when it is right)."""
+    headers = headers_of(letter)
+    original = item.message.value or b""
+    truncated = headers.get(PAYLOAD_TRUNCATED_HEADER) == "true"  # only what cannot fit Kafka
+    checks = {
+        "error.type": headers[DeadLetterHeader.ERROR_TYPE] == item.verdict.reason,
+        "error.message": item.message.says in headers[DeadLetterHeader.ERROR_MESSAGE],
+        "source.topic": headers[DeadLetterHeader.SOURCE_TOPIC] == topic,
+        "source.partition": headers[DeadLetterHeader.SOURCE_PARTITION] == str(PARTITION),
+        "key": letter.key == item.message.key,
+        "original bytes": (
+            headers.get(PAYLOAD_BYTES_HEADER) == str(len(original))
+            and original.startswith(letter.value)
+            if truncated
+            else letter.value == original
+        ),
+    }
+    return [
+        f"{item.message.case}: {name} ({headers[DeadLetterHeader.ERROR_TYPE]}: "
+        f"{headers[DeadLetterHeader.ERROR_MESSAGE][:120]})"
+        for name, ok in checks.items()
+        if not ok
+    ]
+
+
+async def check_outcome(
+    sent: list[Sent],
+    letters: dict[int, ConsumerRecord[bytes, bytes]],
+    *,
+    isolation: Isolation,
+    test_db: Any,
+    logs: list[dict[str, Any]],
+) -> None:
+    topic = isolation.topic(Topic.INCOMING)
+    problems: list[str] = []
+    for item in sent:
+        if item.verdict.reason is None:
+            if item.offset in letters:
+                problems.append(f"{item.message.case}: dead-lettered, not stored")
+        else:
+            problems += dead_letter_problems(item, letters[item.offset], topic)
+    assert problems == []
+    stored = {item.verdict.identity for item in sent if item.verdict.identity is not None}
+    documents = test_db["documents"]
+    assert await documents.count_documents({}) == len(stored), "every valid message is stored"
+    found = {(doc["tenant_id"], doc["content_hash"]) async for doc in documents.find({})}
+    assert found == stored
+
+    joins = [line for line in logs if line["message"].startswith(_JOINING)]
+    assert len(joins) == 1, "the consumer joined its group once: no restart, no rebalance"
+    traces = [line for line in logs if "exception" in line or line["level"] == "ERROR"]
+    assert traces == [], "no stack trace or error for an expected rejection"
+    retried = [line for line in logs if line["message"] == "incoming message will be redelivered"]
+    assert retried == [], "no batch was read twice"
+
+
+async def test_every_known_hostile_message_is_dead_lettered_with_its_reason(
+    app: FastAPI,
+    settings: IngestSettings,
+    isolation: Isolation,
+    test_db: Any,
+    logs: list[dict[str, Any]],
+) -> None:
+    hostile = catalogue(settings, run=isolation.suffix)
+    for message in hostile:  # the catalogue states each reason; the rules must agree
+        assert predicted(message, settings).reason == message.reason, message.case
+    messages = interleaved(hostile, run=isolation.suffix)
+    sent, letters, _ = await run_through_consumer(
+        messages, settings=settings, isolation=isolation, test_db=test_db
+    )
+    await check_outcome(sent, letters, isolation=isolation, test_db=test_db, logs=logs)
+
+
+async def test_random_hostile_messages_end_stored_or_dead_lettered_with_their_reason(
+    app: FastAPI,
+    settings: IngestSettings,
+    isolation: Isolation,
+    test_db: Any,
+    logs: list[dict[str, Any]],
+) -> None:
+    hostile = list(random_messages(SEED, RANDOM_MESSAGES, settings))
+    messages = interleaved(hostile, run=isolation.suffix)
+    sent, letters, seconds = await run_through_consumer(
+        messages, settings=settings, isolation=isolation, test_db=test_db
+    )
+    await check_outcome(sent, letters, isolation=isolation, test_db=test_db, logs=logs)
+    reasons: dict[str, int] = {}
+    for item in sent:
+        reason = item.verdict.reason or "stored"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    print(
+        f"\nupstream fuzz: seed {SEED}, {len(messages)} messages "
+        f"({len(hostile)} random) in {seconds:.1f} s; {orjson.dumps(reasons).decode()}"
+    )
