@@ -151,6 +151,12 @@ def _shape_cases(settings: IngestSettings, run: str) -> list[Hostile]:
             says=str(len(many_keys)),
         ),
         Hostile(
+            "a message of unknown fields",
+            orjson.dumps({f"f{i}": 1 for i in range(len(many_keys))}),
+            reason="validation_error",
+            says=f"{len(many_keys)} unknown field(s): 'f0'",
+        ),
+        Hostile(
             "too many metadata keys",
             document("x", metadata={f"k{i}": i for i in range(settings.max_metadata_keys + 1)}),
             reason="metadata_too_large",

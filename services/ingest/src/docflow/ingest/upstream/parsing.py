@@ -7,6 +7,7 @@ A rejected message is dead-lettered with its reason's code as `error.type`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -16,6 +17,9 @@ from docflow.ingest.documents.batch import validation_details
 from docflow.ingest.documents.tenancy import upstream_tenant
 from docflow.ingest.errors import InvalidTenant
 from docflow.ingest.settings import IngestSettings
+
+_FIELDS = frozenset(IncomingDocument.model_fields)
+_NAMED_FIELDS = 5  # unknown fields named in a rejection
 
 
 class Rejected(Exception):
@@ -53,6 +57,7 @@ def parse_incoming(value: bytes | None, *, settings: IngestSettings) -> Incoming
         raise Rejected("invalid_json", f"The message is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise Rejected("validation_error", "The message must be a JSON object.")
+    refuse_costly_shapes(payload, settings=settings)
     try:
         document = IncomingDocument.model_validate(payload)
     except ValidationError as exc:
@@ -65,3 +70,21 @@ def parse_incoming(value: bytes | None, *, settings: IngestSettings) -> Incoming
         return Incoming(document=document, tenant_id=upstream_tenant(document.tenant_id))
     except InvalidTenant as exc:
         raise Rejected(exc.code, exc.message) from None
+
+
+def refuse_costly_shapes(payload: dict[str, Any], *, settings: IngestSettings) -> None:
+    """Refuse at once what validation would answer with one error per item: a message of
+    100,000 unknown fields or metadata keys would hold the event loop for a second."""
+    unknown = payload.keys() - _FIELDS
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in sorted(unknown)[:_NAMED_FIELDS])
+        raise Rejected(
+            "validation_error",
+            f"The message is not an IncomingDocument: {len(unknown)} unknown field(s): {names}.",
+        )
+    metadata = payload.get("metadata")
+    if isinstance(metadata, dict) and len(metadata) > settings.max_metadata_keys:
+        raise Rejected(
+            "metadata_too_large",
+            f"metadata has {len(metadata)} keys; the limit is {settings.max_metadata_keys}.",
+        )
