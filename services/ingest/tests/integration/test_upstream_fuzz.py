@@ -11,16 +11,22 @@ the consumer must neither rejoin its group nor log a stack trace on the way.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import time
+import urllib.request
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -29,7 +35,7 @@ from docflow.common.events import DeadLetterHeader, Topic
 from docflow.common.kafka import PAYLOAD_BYTES_HEADER, PAYLOAD_TRUNCATED_HEADER
 from docflow.ingest.main import create_app
 from docflow.ingest.settings import KIB, IngestSettings
-from docflow.testing import Isolation, collect_messages, json_log_lines
+from docflow.testing import Isolation, ServiceProcess, collect_messages, free_port, json_log_lines
 from services.ingest.tests.integration.test_incoming import committed_offsets, wait_for
 from services.ingest.tests.integration.upstream_fuzz import (
     Hostile,
@@ -37,6 +43,7 @@ from services.ingest.tests.integration.upstream_fuzz import (
     catalogue,
     document,
     predicted,
+    produce_with_raw_header_name,
     random_messages,
 )
 
@@ -89,6 +96,25 @@ async def topics_led(topics: list[str]) -> None:
             await producer.partitions_for(topic)
     finally:
         await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def loop_stalls() -> AsyncIterator[list[float]]:
+    """The longest the event loop was held (s) while the block ran, for the printed figures
+    (a timing is reported, never asserted)."""
+    longest = [0.0]
+
+    async def tick() -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            longest[0] = max(longest[0], time.perf_counter() - before - 0.005)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield longest
+    finally:
+        ticker.cancel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +220,6 @@ async def check_outcome(
     *,
     isolation: Isolation,
     test_db: Any,
-    logs: list[dict[str, Any]],
 ) -> None:
     topic = isolation.topic(Topic.INCOMING)
     problems: list[str] = []
@@ -211,12 +236,18 @@ async def check_outcome(
     found = {(doc["tenant_id"], doc["content_hash"]) async for doc in documents.find({})}
     assert found == stored
 
-    joins = [line for line in logs if line["message"].startswith(_JOINING)]
-    assert len(joins) == 1, "the consumer joined its group once: no restart, no rebalance"
+
+def check_quiet(logs: list[dict[str, Any]]) -> None:
+    """Nothing logged an error or a stack trace, and no batch was read twice."""
     traces = [line for line in logs if "exception" in line or line["level"] == "ERROR"]
     assert traces == [], "no stack trace or error for an expected rejection"
     retried = [line for line in logs if line["message"] == "incoming message will be redelivered"]
     assert retried == [], "no batch was read twice"
+
+
+def check_one_join(logs: list[dict[str, Any]]) -> None:
+    joins = [line for line in logs if line["message"].startswith(_JOINING)]
+    assert len(joins) == 1, "the consumer joined its group once: no restart, no rebalance"
 
 
 async def test_every_known_hostile_message_is_dead_lettered_with_its_reason(
@@ -230,10 +261,14 @@ async def test_every_known_hostile_message_is_dead_lettered_with_its_reason(
     for message in hostile:  # the catalogue states each reason; the rules must agree
         assert predicted(message, settings).reason == message.reason, message.case
     messages = interleaved(hostile, run=isolation.suffix)
-    sent, letters, _ = await run_through_consumer(
-        messages, settings=settings, isolation=isolation, test_db=test_db
-    )
-    await check_outcome(sent, letters, isolation=isolation, test_db=test_db, logs=logs)
+    async with loop_stalls() as longest:
+        sent, letters, seconds = await run_through_consumer(
+            messages, settings=settings, isolation=isolation, test_db=test_db
+        )
+    await check_outcome(sent, letters, isolation=isolation, test_db=test_db)
+    check_quiet(logs)
+    check_one_join(logs)
+    report("catalogue", sent, seconds=seconds, longest_stall_s=longest[0])
 
 
 async def test_random_hostile_messages_end_stored_or_dead_lettered_with_their_reason(
@@ -245,15 +280,131 @@ async def test_random_hostile_messages_end_stored_or_dead_lettered_with_their_re
 ) -> None:
     hostile = list(random_messages(SEED, RANDOM_MESSAGES, settings))
     messages = interleaved(hostile, run=isolation.suffix)
-    sent, letters, seconds = await run_through_consumer(
-        messages, settings=settings, isolation=isolation, test_db=test_db
-    )
-    await check_outcome(sent, letters, isolation=isolation, test_db=test_db, logs=logs)
-    reasons: dict[str, int] = {}
-    for item in sent:
-        reason = item.verdict.reason or "stored"
-        reasons[reason] = reasons.get(reason, 0) + 1
+    async with loop_stalls() as longest:
+        sent, letters, seconds = await run_through_consumer(
+            messages, settings=settings, isolation=isolation, test_db=test_db
+        )
+    await check_outcome(sent, letters, isolation=isolation, test_db=test_db)
+    check_quiet(logs)
+    check_one_join(logs)
+    report(f"random, seed {SEED}", sent, seconds=seconds, longest_stall_s=longest[0])
+
+
+def report(run: str, sent: list[Sent], *, seconds: float, longest_stall_s: float) -> None:
+    """One line of figures for the README's Reliability section (`pytest -s` shows it)."""
+    outcomes = Counter(item.verdict.reason or "stored" for item in sent)
     print(
-        f"\nupstream fuzz: seed {SEED}, {len(messages)} messages "
-        f"({len(hostile)} random) in {seconds:.1f} s; {orjson.dumps(reasons).decode()}"
+        f"\nupstream fuzz ({run}): {len(sent)} messages, {len(outcomes) - 1} dead-letter "
+        f"reasons, {seconds:.1f} s, longest event-loop stall {longest_stall_s * 1000:.0f} ms; "
+        f"{dict(outcomes.most_common())}"
     )
+
+
+JAEGER_OTLP = "http://127.0.0.1:4318"  # deploy/local/infra.sh runs it (make test builds it)
+
+
+def tracing_env() -> dict[str, str]:
+    """Export spans when the local Jaeger answers: header propagation then runs for real."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:16686/api/services", timeout=2):
+            pass
+    except OSError:
+        return {}
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": JAEGER_OTLP, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+
+
+def process_env(settings: IngestSettings, isolation: Isolation) -> dict[str, str]:
+    limits = {
+        "MAX_CONTENT_CHARS": str(settings.max_content_chars),
+        "MAX_MESSAGE_BYTES": str(settings.max_message_bytes),
+        "INCOMING_BATCH_TIMEOUT_MS": str(settings.incoming_batch_timeout_ms),
+        "LOG_LEVEL": "INFO",
+    }
+    return {**isolation.env(), **limits, **tracing_env()}
+
+
+async def group_members(group_id: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers="127.0.0.1:9092")
+    await admin.start()
+    try:
+        (described,) = await admin.describe_consumer_groups([group_id])
+    finally:
+        await admin.close()
+    return [member[0] for group in described.groups for member in group[5]]
+
+
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    lines = []
+    for raw in path.read_bytes().splitlines():
+        with contextlib.suppress(orjson.JSONDecodeError):
+            lines.append(orjson.loads(raw))
+    return [line for line in lines if isinstance(line, dict) and "message" in line]
+
+
+async def test_the_service_process_takes_the_catalogue_without_a_restart(
+    settings: IngestSettings, isolation: Isolation, test_db: Any, tmp_path: Path
+) -> None:
+    """The real process, traced when Jaeger runs: the same member of its group, alive, quiet."""
+    topics = [settings.topic(topic) for topic in Topic]
+    await ensure_topics(settings, topics)
+    await topics_led(topics)
+    log_path = tmp_path / "ingest.log"
+    service = ServiceProcess(
+        "ingest", env=process_env(settings, isolation), port=free_port(), log_path=log_path
+    )
+    with service:
+
+        async def joined() -> bool:
+            return len(await group_members(settings.consumer_group)) == 1
+
+        assert await wait_for(joined, timeout_s=30)
+        (member,) = await group_members(settings.consumer_group)
+        messages = interleaved(catalogue(settings, run=isolation.suffix), run=isolation.suffix)
+        sent, letters, _ = await run_through_consumer(
+            messages, settings=settings, isolation=isolation, test_db=test_db
+        )
+        await check_outcome(sent, letters, isolation=isolation, test_db=test_db)
+        assert await group_members(settings.consumer_group) == [member], "the same consumer"
+        assert service.process is not None
+        assert service.process.poll() is None, "the process is alive"
+    check_quiet(json_lines(log_path))
+    assert b"Traceback" not in log_path.read_bytes()
+
+
+# Found by this fuzzing, not fixed here: the defect lives in aiokafka (see the reason).
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "aiokafka 0.14 decodes header names as strict UTF-8 in its record reader (Cython and "
+        "Python), before docflow sees the record: every fetch raises UnicodeDecodeError, "
+        "FastStream restarts the consume task forever and all the consumer's partitions stop"
+    ),
+)
+async def test_a_header_name_that_is_not_utf8_is_dead_lettered_and_its_partition_moves(
+    app: FastAPI,
+    settings: IngestSettings,
+    isolation: Isolation,
+    test_db: Any,
+    logs: list[dict[str, Any]],
+) -> None:
+    incoming = isolation.topic(Topic.INCOMING)
+    value = document(f"header name {isolation.suffix}")
+    before = Hostile("valid before", document(f"before {isolation.suffix}"))
+    (first,) = await produce(incoming, [before])
+    bad = await asyncio.to_thread(produce_with_raw_header_name, incoming, value, b"\xff\xfe")
+    after = Hostile("valid after", document(f"after {isolation.suffix}"))
+    (last,) = await produce(incoming, [after])
+    assert (first, bad, last) == (0, 1, 2)
+
+    async def all_committed() -> bool:
+        return await committed_offsets(settings.consumer_group, incoming) >= 3
+
+    assert await wait_for(all_committed, timeout_s=10), "the partition kept moving"
+    (letter,) = await collect_messages(isolation.topic(Topic.DLQ), count=1, timeout_s=10)
+    headers = headers_of(letter)
+    assert headers[DeadLetterHeader.ERROR_TYPE] == "invalid_header"
+    assert headers[DeadLetterHeader.SOURCE_OFFSET] == "1"
+    assert letter.value == value
+    assert await test_db["documents"].count_documents({}) == 2
+    check_quiet(logs)
+    check_one_join(logs)

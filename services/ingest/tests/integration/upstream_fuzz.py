@@ -9,7 +9,10 @@ derives a random message's fate from the parser and the validation rules the con
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -371,3 +374,41 @@ def predicted(message: Hostile, settings: IngestSettings) -> Verdict:
     except DocflowError as error:
         return Verdict(error.code)
     return Verdict(None, (prepared.tenant_id, prepared.content_hash))
+
+
+# aiokafka's producers encode header names from `str`, so a name that is not UTF-8 (which a
+# librdkafka producer can send) needs its pure-Python record builder and a `str` that encodes
+# to other bytes; both only in a child process, to leave this one's aiokafka as it is.
+_RAW_NAME_PRODUCER = """
+import asyncio, sys
+from aiokafka import AIOKafkaProducer
+
+class RawName(str):
+    def encode(self, *args, **kwargs):
+        return bytes.fromhex(sys.argv[3])
+
+async def main():
+    producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9092", acks="all")
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait(
+            sys.argv[1], sys.argv[2].encode(), headers=[(RawName("x"), b"v")], partition=0
+        )
+    finally:
+        await producer.stop()
+    print(sent.offset)
+
+asyncio.run(main())
+"""
+
+
+def produce_with_raw_header_name(topic: str, value: bytes, name: bytes) -> int:
+    """Send one message on partition 0 with a header named by `name`'s bytes; its offset."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RAW_NAME_PRODUCER, topic, value.decode(), name.hex()],
+        env={**os.environ, "AIOKAFKA_NO_EXTENSIONS": "1"},
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return int(done.stdout.split()[-1])

@@ -6,6 +6,7 @@ A rejected message is dead-lettered with its reason's code as `error.type`.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,8 @@ def refuse_costly_shapes(payload: dict[str, Any], *, settings: IngestSettings) -
     100,000 unknown fields or metadata keys would hold the event loop for a second."""
     unknown = payload.keys() - _FIELDS
     if unknown:
-        names = ", ".join(repr(name[:40]) for name in sorted(unknown)[:_NAMED_FIELDS])
+        first = heapq.nsmallest(_NAMED_FIELDS, unknown)  # not a sort of 100,000 names
+        names = ", ".join(repr(name[:40]) for name in first)
         raise Rejected(
             "validation_error",
             f"The message is not an IncomingDocument: {len(unknown)} unknown field(s): {names}.",
