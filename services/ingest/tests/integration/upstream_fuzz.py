@@ -24,7 +24,7 @@ from docflow.ingest.documents.validation import prepare_document
 from docflow.ingest.settings import IngestSettings
 from docflow.ingest.upstream.parsing import Rejected, parse_incoming
 
-Headers = tuple[tuple[str, bytes], ...]
+Headers = tuple[tuple[str, bytes | None], ...]
 
 # The broker's `message.max.bytes` (Kafka's default; deploy/local/kafka.sh leaves it): a record
 # batch of one message, with its framing, may not exceed it.
@@ -237,7 +237,8 @@ def _envelope_cases(run: str) -> list[Hostile]:
                 ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
             ),
         ),
-        ok("header null value", headers=(("x-request-id", b""), ("traceparent", b""))),
+        ok("header empty value", headers=(("x-request-id", b""), ("traceparent", b""))),
+        ok("header null value", headers=(("x-request-id", None), ("traceparent", None))),
         ok("request id injection", headers=(("x-request-id", b"a\r\nb: c" + b"x" * 5000),)),
         ok("header name odd", headers=(("", b"v"), ("\u00e9\u0000", b"v"))),
     ]
@@ -350,10 +351,12 @@ def _random_key(rng: random.Random) -> bytes | None:
 
 def _random_headers(rng: random.Random) -> Headers:
     names = ["x-request-id", "traceparent", "tracestate", "content-type", "h"]
-    return tuple(
-        (rng.choice(names), rng.randbytes(rng.choice([0, 1, 55, 600])))
-        for _ in range(rng.choice([0, 0, 1, 3, 40]))
-    )
+    sizes = [None, 0, 1, 55, 600]  # None: a null value, which Kafka allows
+    headers: list[tuple[str, bytes | None]] = []
+    for _ in range(rng.choice([0, 0, 1, 3, 40])):
+        size = rng.choice(sizes)
+        headers.append((rng.choice(names), None if size is None else rng.randbytes(size)))
+    return tuple(headers)
 
 
 @dataclass(frozen=True, slots=True)
