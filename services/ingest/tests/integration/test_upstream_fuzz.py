@@ -18,7 +18,7 @@ import os
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,15 +157,24 @@ def interleaved(hostile: Sequence[Hostile], *, run: str) -> list[Hostile]:
     return messages
 
 
+def verdicts_of(messages: list[Hostile], settings: IngestSettings) -> list[Verdict]:
+    """Computed before anything is sent: this test's own parsing must not stall the loop."""
+    return [predicted(message, settings) for message in messages]
+
+
 async def run_through_consumer(
-    messages: list[Hostile], *, settings: IngestSettings, isolation: Isolation, test_db: Any
+    messages: list[Hostile],
+    verdicts: list[Verdict],
+    *,
+    settings: IngestSettings,
+    isolation: Isolation,
 ) -> tuple[list[Sent], dict[int, ConsumerRecord[bytes, bytes]], float]:
     incoming = isolation.topic(Topic.INCOMING)
     started = time.monotonic()
     offsets = await produce(incoming, messages)
     sent = [
-        Sent(message, predicted(message, settings), offset)
-        for message, offset in zip(messages, offsets, strict=True)
+        Sent(message, verdict, offset)
+        for message, verdict, offset in zip(messages, verdicts, offsets, strict=True)
     ]
     last = offsets[-1] + 1
 
@@ -250,44 +259,48 @@ def check_one_join(logs: list[dict[str, Any]]) -> None:
     assert len(joins) == 1, "the consumer joined its group once: no restart, no rebalance"
 
 
-async def test_every_known_hostile_message_is_dead_lettered_with_its_reason(
+Fuzz = Callable[[str, list[Hostile]], Awaitable[None]]
+
+
+@pytest.fixture
+def fuzz(
     app: FastAPI,
     settings: IngestSettings,
     isolation: Isolation,
     test_db: Any,
     logs: list[dict[str, Any]],
+) -> Fuzz:
+    """Sends hostile messages through the app's consumer, interleaved with valid ones, checks
+    the outcome and prints the figures."""
+
+    async def run(label: str, hostile: list[Hostile]) -> None:
+        messages = interleaved(hostile, run=isolation.suffix)
+        verdicts = verdicts_of(messages, settings)
+        async with loop_stalls() as longest:
+            sent, letters, seconds = await run_through_consumer(
+                messages, verdicts, settings=settings, isolation=isolation
+            )
+        await check_outcome(sent, letters, isolation=isolation, test_db=test_db)
+        check_quiet(logs)
+        check_one_join(logs)
+        report(label, sent, seconds=seconds, longest_stall_s=longest[0])
+
+    return run
+
+
+async def test_every_known_hostile_message_is_dead_lettered_with_its_reason(
+    fuzz: Fuzz, settings: IngestSettings, isolation: Isolation
 ) -> None:
     hostile = catalogue(settings, run=isolation.suffix)
     for message in hostile:  # the catalogue states each reason; the rules must agree
         assert predicted(message, settings).reason == message.reason, message.case
-    messages = interleaved(hostile, run=isolation.suffix)
-    async with loop_stalls() as longest:
-        sent, letters, seconds = await run_through_consumer(
-            messages, settings=settings, isolation=isolation, test_db=test_db
-        )
-    await check_outcome(sent, letters, isolation=isolation, test_db=test_db)
-    check_quiet(logs)
-    check_one_join(logs)
-    report("catalogue", sent, seconds=seconds, longest_stall_s=longest[0])
+    await fuzz("catalogue", hostile)
 
 
 async def test_random_hostile_messages_end_stored_or_dead_lettered_with_their_reason(
-    app: FastAPI,
-    settings: IngestSettings,
-    isolation: Isolation,
-    test_db: Any,
-    logs: list[dict[str, Any]],
+    fuzz: Fuzz, settings: IngestSettings
 ) -> None:
-    hostile = list(random_messages(SEED, RANDOM_MESSAGES, settings))
-    messages = interleaved(hostile, run=isolation.suffix)
-    async with loop_stalls() as longest:
-        sent, letters, seconds = await run_through_consumer(
-            messages, settings=settings, isolation=isolation, test_db=test_db
-        )
-    await check_outcome(sent, letters, isolation=isolation, test_db=test_db)
-    check_quiet(logs)
-    check_one_join(logs)
-    report(f"random, seed {SEED}", sent, seconds=seconds, longest_stall_s=longest[0])
+    await fuzz(f"random, seed {SEED}", list(random_messages(SEED, RANDOM_MESSAGES, settings)))
 
 
 def report(run: str, sent: list[Sent], *, seconds: float, longest_stall_s: float) -> None:
@@ -361,7 +374,7 @@ async def test_the_service_process_takes_the_catalogue_without_a_restart(
         (member,) = await group_members(settings.consumer_group)
         messages = interleaved(catalogue(settings, run=isolation.suffix), run=isolation.suffix)
         sent, letters, _ = await run_through_consumer(
-            messages, settings=settings, isolation=isolation, test_db=test_db
+            messages, verdicts_of(messages, settings), settings=settings, isolation=isolation
         )
         await check_outcome(sent, letters, isolation=isolation, test_db=test_db)
         assert await group_members(settings.consumer_group) == [member], "the same consumer"
