@@ -370,7 +370,7 @@ async def test_the_service_process_takes_the_catalogue_without_a_restart(
         async def joined() -> bool:
             return len(await group_members(settings.consumer_group)) == 1
 
-        assert await wait_for(joined, timeout_s=30)
+        assert await wait_for(joined, timeout_s=60)
         (member,) = await group_members(settings.consumer_group)
         messages = interleaved(catalogue(settings, run=isolation.suffix), run=isolation.suffix)
         sent, letters, _ = await run_through_consumer(
