@@ -57,3 +57,29 @@ def test_unprocessable_messages_are_rejected_with_a_code(value: bytes | None, co
 def test_fingerprint_ignores_key_order_but_not_values() -> None:
     assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
     assert fingerprint({"a": 1}) != fingerprint({"a": 2})
+
+
+def test_a_message_of_many_unknown_fields_is_refused_before_validation() -> None:
+    # Validation would build one error per field: a second of event loop for 70,000 of them.
+    fields = {f"f{i}": 1 for i in range(70_000)}
+    settings = IngestSettings()
+    with pytest.raises(Rejected) as caught:
+        parse_incoming(orjson.dumps({"content": "hi", **fields}), settings=settings)
+    assert caught.value.code == "validation_error"
+    assert caught.value.message.startswith(
+        "The message is not an IncomingDocument: 70000 unknown field(s): 'f0', 'f1', 'f10',"
+    )
+
+
+def test_metadata_over_its_key_limit_is_refused_before_validation() -> None:
+    metadata = {f"k{i}": [i] for i in range(SETTINGS.max_metadata_keys + 1)}
+    with pytest.raises(Rejected) as caught:
+        parse_incoming(orjson.dumps({"content": "hi", "metadata": metadata}), settings=SETTINGS)
+    assert caught.value.code == "metadata_too_large"
+
+
+def test_a_tombstone_and_an_empty_value_say_which_they_are() -> None:
+    for value, says in ((None, "null value"), (b"", "empty")):
+        with pytest.raises(Rejected) as caught:
+            parse_incoming(value, settings=SETTINGS)
+        assert (caught.value.code, says in caught.value.message) == ("empty_message", True)

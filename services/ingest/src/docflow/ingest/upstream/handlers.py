@@ -161,18 +161,15 @@ async def tolerant_parser(
     records: tuple[Record, ...],
     original: Callable[[tuple[Record, ...]], Awaitable[StreamMessage[Any]]],
 ) -> StreamMessage[Any]:
-    """FastStream decodes every header as UTF-8; one bad header must not wedge the partition."""
+    """FastStream decodes every header value as UTF-8 text, and fails on a null one (which
+    Kafka allows): one such header would wedge the partition, so it reads a text view."""
     return await original(tuple(_with_text_headers(record) for record in records))
 
 
 def _with_text_headers(record: Record) -> Record:
     headers = record.headers or ()
-    if all(_is_utf8(value) for _, value in headers):
+    if all(_is_text(value) for _, value in headers):
         return record
-    safe = tuple(
-        (name, value if _is_utf8(value) else value.decode("utf-8", "replace").encode())
-        for name, value in headers
-    )
     return ConsumerRecord(
         topic=record.topic,
         partition=record.partition,
@@ -184,18 +181,25 @@ def _with_text_headers(record: Record) -> Record:
         checksum=record.checksum,
         serialized_key_size=record.serialized_key_size,
         serialized_value_size=record.serialized_value_size,
-        headers=safe,
+        headers=tuple((name, _as_text(value)) for name, value in headers),
     )
 
 
-def _is_utf8(value: bytes | None) -> bool:
+def _is_text(value: bytes | None) -> bool:
     if value is None:
-        return True
+        return False
     try:
         value.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _as_text(value: bytes | None) -> bytes:
+    """A null value reads as empty; invalid UTF-8 with replacement characters."""
+    if value is None:
+        return b""
+    return value if _is_text(value) else value.decode("utf-8", "replace").encode()
 
 
 async def raw_decoder(message: StreamMessage[Any]) -> Any:
