@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 
 from docflow.testing import Isolation, new_isolation
+from docflow.testing.isolation import TopicSweeper
 from docflow.testing.plans import CommandLog
 
 MONGODB_URI = "mongodb://127.0.0.1:27017"
 
 
 @pytest.fixture
-def isolation(monkeypatch: pytest.MonkeyPatch) -> Isolation:
-    """Point settings loaded in this test at a unique topic suffix, database and key prefix."""
+def isolation(monkeypatch: pytest.MonkeyPatch) -> Iterator[Isolation]:
+    """Point settings loaded in this test at a unique topic suffix, database and key prefix;
+    the topics are deleted afterwards."""
     slice_ = new_isolation()
     for name, value in slice_.env().items():
         monkeypatch.setenv(name, value)
-    return slice_
+    yield slice_
+    topic_sweeper().drop(slice_)
+
+
+_sweepers: list[TopicSweeper] = []
+
+
+def topic_sweeper() -> TopicSweeper:
+    if not _sweepers:
+        _sweepers.append(TopicSweeper())
+    return _sweepers[0]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for sweeper in _sweepers:
+        sweeper.close()
 
 
 @pytest.fixture

@@ -128,6 +128,9 @@ if [[ ! -f "$LOG_DIRS/meta.properties" ]]; then
     --ignore-formatted -t "$(cat "$cluster_id_file")" -c "$CONF" >/dev/null
 fi
 
+# The broker keeps a file handle per partition segment and index: as many as the shell may have.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 # shellcheck disable=SC2206  # KAFKA_HEAP_OPTS and KAFKA_JVM_OPTS are word lists on purpose
 JVM_OPTS=(
   ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
