@@ -150,12 +150,20 @@ CHAOS_ARGS ?=
 chaos: install ## Fault drill: kill -9 each component under traffic, provider outages, backpressure; counts per scenario (tests/chaos/)
 	@$(RUN) python -m tests.chaos $(CHAOS_ARGS)
 
-# The suite runs tests/fuzz with 25 derandomized examples an operation; this runs the same tests
-# with FUZZ_EXAMPLES random ones (new cases every run).
+# The suite runs tests/fuzz with 25 derandomized examples an operation and 150 random upstream
+# messages (seed 13); this runs FUZZ_EXAMPLES random examples an operation (new cases every run)
+# and UPSTREAM_FUZZ_MESSAGES random upstream messages from a seed of its own (printed; pass
+# UPSTREAM_FUZZ_SEED=<seed> to replay one).
 FUZZ_EXAMPLES ?= 1000
+UPSTREAM_FUZZ_MESSAGES ?= 5000
+UPSTREAM_FUZZ_SEED ?= $(shell date +%s)
 
-fuzz: infra-up ## schemathesis against ingest's and query's OpenAPI documents, FUZZ_EXAMPLES (1000) an operation
+fuzz: infra-up ## schemathesis against ingest's and query's OpenAPI documents (FUZZ_EXAMPLES an operation), then UPSTREAM_FUZZ_MESSAGES hostile upstream messages
 	@FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/fuzz -p no:cacheprovider --timeout 0
+	@echo "make fuzz: upstream topic, $(UPSTREAM_FUZZ_MESSAGES) random messages, UPSTREAM_FUZZ_SEED=$(UPSTREAM_FUZZ_SEED)"
+	@UPSTREAM_FUZZ_MESSAGES=$(UPSTREAM_FUZZ_MESSAGES) UPSTREAM_FUZZ_SEED=$(UPSTREAM_FUZZ_SEED) \
+		$(RUN) pytest -q -s -p no:cacheprovider --timeout 0 -k random \
+		services/ingest/tests/integration/test_upstream_fuzz.py
 
 # The API key: DOCFLOW_API_KEY, else the one `make run` writes to .cache/dev-api-key.
 LOAD_HOST ?= http://127.0.0.1:8002
