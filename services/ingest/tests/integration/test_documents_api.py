@@ -329,3 +329,33 @@ def _comparable(response: httpx.Response) -> dict[str, Any]:
         for name in ("content-type", "x-content-type-options", "idempotency-replayed")
     }
     return {"status": response.status_code, "headers": headers, "body": body}
+
+
+async def test_a_body_of_many_unknown_fields_is_refused_naming_only_the_first(
+    client: httpx.AsyncClient, code_of: Any, assert_nothing_stored: Any
+) -> None:
+    # 4,000 fields fit in the test's 64 KiB body limit; the default limit holds 250,000, whose
+    # one-error-per-field answer held the event loop for seconds.
+    body = {"content": "text", **{f"x{i:05}": 1 for i in range(4_000)}}
+    response = await client.post("/v1/documents", json=body)
+    assert response.status_code == 422
+    assert code_of(response) == "validation_error"
+    details = response.json()["error"]["details"]
+    assert [d["loc"] for d in details[:5]] == [["body", f"x{i:05}"] for i in range(5)]
+    assert details[5]["msg"] == "4000 unknown fields; the first 5 are listed"
+    assert len(details) == 6
+    await assert_nothing_stored()
+
+
+async def test_too_many_metadata_keys_are_refused_before_validation(
+    client: httpx.AsyncClient, code_of: Any
+) -> None:
+    body = {"content": "text", "metadata": {f"k{i}": i for i in range(3_000)}}
+    single = await client.post("/v1/documents", json=body)
+    assert single.status_code == 422
+    assert code_of(single) == "metadata_too_large"
+    unknown = {"content": "text", **{f"x{i}": 1 for i in range(1_000)}}
+    batch = await client.post("/v1/documents/batch", json={"documents": [body, unknown]})
+    items = batch.json()["data"]["items"]
+    assert [item["error"]["code"] for item in items] == ["metadata_too_large", "validation_error"]
+    assert len(items[1]["error"]["details"]) == 6

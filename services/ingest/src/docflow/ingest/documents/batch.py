@@ -12,6 +12,12 @@ from docflow.common.errors import DocflowError
 from docflow.common.events import IncomingDocument
 from docflow.ingest.documents.quota import TenantQuota
 from docflow.ingest.documents.service import ingest_document
+from docflow.ingest.documents.shapes import (
+    LISTED_FIELDS,
+    check_metadata_size,
+    too_many_fields_errors,
+    unknown_fields,
+)
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.documents.tenancy import check_claim
 from docflow.ingest.settings import IngestSettings
@@ -44,8 +50,28 @@ async def ingest_item(
     store: DocumentStore,
     quota: TenantQuota,
 ) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        count, listed = unknown_fields(raw)
+        if count > LISTED_FIELDS:
+            details = [
+                {**error, "loc": list(error["loc"])}
+                for error in too_many_fields_errors(count, listed)
+            ]
+            return _failed(
+                index,
+                code="validation_error",
+                message="The document is invalid.",
+                status=422,
+                details=details,
+            )
     try:
+        if isinstance(raw, dict):
+            check_metadata_size(raw, settings=settings)
         document = IncomingDocument.model_validate(raw)
+    except DocflowError as exc:
+        return _failed(
+            index, code=exc.code, message=exc.message, status=exc.status_code, details=exc.details
+        )
     except ValidationError as exc:
         return _failed(
             index,

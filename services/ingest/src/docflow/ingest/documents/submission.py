@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -20,7 +21,14 @@ from docflow.ingest.bodylimit import read_bounded_body
 from docflow.ingest.deps import IngestServices
 from docflow.ingest.documents.idempotency import fingerprint, respond_idempotently
 from docflow.ingest.documents.service import ingest_document
+from docflow.ingest.documents.shapes import (
+    LISTED_FIELDS,
+    check_metadata_size,
+    too_many_fields_errors,
+    unknown_fields,
+)
 from docflow.ingest.documents.tenancy import request_tenant
+from docflow.ingest.settings import IngestSettings
 
 
 async def submit_document(
@@ -30,7 +38,7 @@ async def submit_document(
     tenant, answer 202 or 200."""
     settings = services.settings
     body = await read_bounded_body(scope, receive, settings.max_json_body_bytes)
-    document = parse_document(body)
+    document = parse_document(body, settings=settings)
     tenant_id = request_tenant(scope, document.tenant_id)
 
     async def action() -> tuple[int, Any]:
@@ -53,12 +61,30 @@ async def submit_document(
     )
 
 
-def parse_document(body: bytes) -> IncomingDocument:
-    """Validate a JSON body as FastAPI would: 400 for broken JSON, 422 for a schema failure."""
+def parse_document(body: bytes, *, settings: IngestSettings) -> IncomingDocument:
+    """Validate a JSON body as FastAPI would: 400 for broken JSON, 422 for a schema failure.
+
+    orjson parses first (faster than pydantic's own JSON parsing for ordinary bodies), so that
+    costly shapes are refused before validation (shapes.py); what orjson refuses goes to
+    pydantic, whose JSON errors are the answer FastAPI gives."""
     try:
-        return IncomingDocument.model_validate_json(body)
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = _UNPARSED
+    try:
+        if payload is _UNPARSED:
+            return IncomingDocument.model_validate_json(body)
+        if isinstance(payload, dict):
+            count, listed = unknown_fields(payload)
+            if count > LISTED_FIELDS:
+                raise RequestValidationError(too_many_fields_errors(count, listed, loc=("body",)))
+            check_metadata_size(payload, settings=settings)
+        return IncomingDocument.model_validate(payload)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
         for error in errors:
             error["loc"] = ("body", *error["loc"])
         raise RequestValidationError(errors) from None
+
+
+_UNPARSED = object()

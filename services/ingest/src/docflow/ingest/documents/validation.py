@@ -16,6 +16,7 @@ from docflow.common.documents import ContentType, MetadataValue
 from docflow.common.events import IncomingDocument
 from docflow.common.sanitize import sanitize_line, sanitize_text
 from docflow.ingest.documents.schemas import PreparedDocument
+from docflow.ingest.documents.shapes import metadata_too_large
 from docflow.ingest.errors import (
     ContentTooLarge,
     EmptyContent,
@@ -85,11 +86,7 @@ def prepare_metadata(
     if not metadata:
         return None
     if len(metadata) > settings.max_metadata_keys:
-        raise InvalidMetadata(
-            f"metadata has {len(metadata)} keys; the limit is {settings.max_metadata_keys}.",
-            code="metadata_too_large",
-            details={"max_keys": settings.max_metadata_keys},
-        )
+        raise metadata_too_large(len(metadata), settings=settings)
     cleaned: dict[str, MetadataValue] = {}
     for raw_key, value in metadata.items():
         key = _metadata_key(raw_key, settings=settings)

@@ -6,7 +6,6 @@ A rejected message is dead-lettered with its reason's code as `error.type`.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +14,10 @@ from pydantic import ValidationError
 
 from docflow.common.events import IncomingDocument
 from docflow.ingest.documents.batch import validation_details
+from docflow.ingest.documents.shapes import check_metadata_size, unknown_fields
 from docflow.ingest.documents.tenancy import upstream_tenant
-from docflow.ingest.errors import InvalidTenant
+from docflow.ingest.errors import InvalidMetadata, InvalidTenant
 from docflow.ingest.settings import IngestSettings
-
-_FIELDS = frozenset(IncomingDocument.model_fields)
-_NAMED_FIELDS = 5  # unknown fields named in a rejection
 
 
 class Rejected(Exception):
@@ -74,19 +71,15 @@ def parse_incoming(value: bytes | None, *, settings: IngestSettings) -> Incoming
 
 
 def refuse_costly_shapes(payload: dict[str, Any], *, settings: IngestSettings) -> None:
-    """Refuse at once what validation would answer with one error per item: a message of
-    100,000 unknown fields or metadata keys would hold the event loop for a second."""
-    unknown = payload.keys() - _FIELDS
-    if unknown:
-        first = heapq.nsmallest(_NAMED_FIELDS, unknown)  # not a sort of 100,000 names
+    """Refuse at once what validation would answer with one error per item (shapes.py)."""
+    count, first = unknown_fields(payload)
+    if count:
         names = ", ".join(repr(name[:40]) for name in first)
         raise Rejected(
             "validation_error",
-            f"The message is not an IncomingDocument: {len(unknown)} unknown field(s): {names}.",
+            f"The message is not an IncomingDocument: {count} unknown field(s): {names}.",
         )
-    metadata = payload.get("metadata")
-    if isinstance(metadata, dict) and len(metadata) > settings.max_metadata_keys:
-        raise Rejected(
-            "metadata_too_large",
-            f"metadata has {len(metadata)} keys; the limit is {settings.max_metadata_keys}.",
-        )
+    try:
+        check_metadata_size(payload, settings=settings)
+    except InvalidMetadata as exc:
+        raise Rejected(exc.code, exc.message) from None
