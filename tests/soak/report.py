@@ -1,0 +1,157 @@
+"""The soak's table, its verdict against the goals, and its plot.
+
+Warm-up: the first WARMUP_SHARE of the run (caches fill, pools open, the capacity ramp's backlog
+drains). RSS growth compares the median of the last three samples with the median of three
+samples around the warm-up's end; descriptors compare the same two medians.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.soak.sampler import Sample
+
+WARMUP_SHARE = 0.2
+RSS_GROWTH_LIMIT = 0.10
+FD_TOLERANCE = 10  # descriptors: a pool connection opened late is not a leak
+_WINDOW = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    goal: str
+    measured: str
+    passed: bool
+
+
+def _median(window: list[Sample], value: str, service: str) -> float:
+    return float(statistics.median(getattr(sample.services[service], value) for sample in window))
+
+
+def warmup_end(samples: list[Sample]) -> int:
+    """The index of the first sample past the warm-up."""
+    cutoff = samples[-1].t_s * WARMUP_SHARE
+    return next(index for index, sample in enumerate(samples) if sample.t_s >= cutoff)
+
+
+def verdicts(samples: list[Sample], *, steady_state: bool) -> list[Verdict]:
+    """Errors always; RSS and descriptors only when `steady_state` (a run long enough for it)."""
+    failures = samples[-1].failures
+    result = [Verdict("no failed request", f"{failures} of {samples[-1].requests}", failures == 0)]
+    if not steady_state:
+        return result
+    start = warmup_end(samples)
+    around_start, last = samples[max(start - 1, 0) : start + 2], samples[-_WINDOW:]
+    for service in samples[0].services:
+        before = _median(around_start, "total_rss_mb", service)
+        after = _median(last, "total_rss_mb", service)
+        growth = after / before - 1
+        result.append(
+            Verdict(
+                f"{service}: RSS growth after warm-up < {RSS_GROWTH_LIMIT:.0%}",
+                f"{before:.1f} -> {after:.1f} MB ({growth:+.1%})",
+                growth < RSS_GROWTH_LIMIT,
+            )
+        )
+        fds_before = _median(around_start, "fds", service)
+        fds_after = _median(last, "fds", service)
+        result.append(
+            Verdict(
+                f"{service}: descriptors flat (within {FD_TOLERANCE})",
+                f"{fds_before:.0f} -> {fds_after:.0f}",
+                abs(fds_after - fds_before) <= FD_TOLERANCE,
+            )
+        )
+    return result
+
+
+COLUMNS = ["t s", *(f"{s} MB" for s in ("ingest", "ingest workers", "analysis", "query"))]
+COLUMNS += [*(f"{s} fds" for s in ("ingest", "analysis", "query"))]
+COLUMNS += ["loop lag ms", "kafka lag", "req/s", "errors"]
+
+
+def row(sample: Sample) -> list[str]:
+    ingest, analysis, query = (sample.services[s] for s in ("ingest", "analysis", "query"))
+    return [
+        f"{sample.t_s:.0f}",
+        f"{ingest.rss_mb:.1f}",
+        f"{ingest.workers_rss_mb:.1f} ({ingest.workers})",
+        f"{analysis.total_rss_mb:.1f}",
+        f"{query.total_rss_mb:.1f}",
+        str(ingest.fds),
+        str(analysis.fds),
+        str(query.fds),
+        f"{sample.loop_lag_ms:.1f}",
+        str(sample.kafka_lag),
+        f"{sample.rps:.1f}",
+        str(sample.failures),
+    ]
+
+
+def markdown(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines)
+
+
+def summary_markdown(results: list[Verdict]) -> str:
+    rows = [[v.goal, v.measured, "pass" if v.passed else "FAIL"] for v in results]
+    return markdown(["goal", "measured", ""], rows)
+
+
+def write_csv(samples: list[Sample], path: Path) -> None:
+    services = list(samples[0].services)
+    fields = ["rss_mb", "workers_rss_mb", "workers", "fds", "loop_lag_ms", "kafka_lag"]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["t_s", *(f"{s}_{f}" for s in services for f in fields), "requests", "failures", "rps"]
+        )
+        for sample in samples:
+            values = [getattr(sample.services[s], f) for s in services for f in fields]
+            writer.writerow(
+                [
+                    f"{sample.t_s:.1f}",
+                    *values,
+                    sample.requests,
+                    sample.failures,
+                    f"{sample.rps:.2f}",
+                ]
+            )
+
+
+def plot(samples: list[Sample], path: Path, *, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: a file only
+    import matplotlib.pyplot as plt
+
+    minutes = [sample.t_s / 60 for sample in samples]
+    figure, axes = plt.subplots(4, 1, figsize=(10, 12), sharex=True)
+    memory, descriptors, lags, traffic = axes
+    for service in samples[0].services:
+        memory.plot(minutes, [s.services[service].total_rss_mb for s in samples], label=service)
+        descriptors.plot(minutes, [s.services[service].fds for s in samples], label=service)
+        lags.plot(minutes, [s.services[service].loop_lag_ms for s in samples], label=service)
+    memory.set_ylabel("RSS MB (with workers)")
+    descriptors.set_ylabel("open descriptors")
+    lags.set_ylabel("event-loop lag ms (max 10 s)")
+    kafka = lags.twinx()
+    kafka.plot(minutes, [s.kafka_lag for s in samples], color="grey", linestyle="--")
+    kafka.set_ylabel("Kafka lag (dashed)")
+    traffic.plot(minutes, [s.rps for s in samples], label="req/s")
+    traffic.plot(minutes, [s.failures for s in samples], label="errors (total)", color="red")
+    traffic.set_ylabel("requests")
+    traffic.set_xlabel("minutes")
+    warmup_minutes = samples[warmup_end(samples)].t_s / 60
+    for axis in axes:
+        axis.axvline(warmup_minutes, color="black", linewidth=0.5, linestyle=":")
+        axis.legend(loc="upper left", fontsize="small")
+        axis.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
