@@ -2,7 +2,8 @@
 
 Warm-up: the first WARMUP_SHARE of the run (caches fill, pools open, the capacity ramp's backlog
 drains). RSS growth compares the median of the last three samples with the median of three
-samples around the warm-up's end; descriptors compare the same two medians.
+samples around the warm-up's end, for the service's own process; descriptors compare the same
+two medians.
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def verdicts(samples: list[Sample], *, steady_state: bool) -> list[Verdict]:
     start = warmup_end(samples)
     around_start, last = samples[max(start - 1, 0) : start + 2], samples[-_WINDOW:]
     for service in samples[0].services:
-        before = _median(around_start, "total_rss_mb", service)
-        after = _median(last, "total_rss_mb", service)
+        # The service's own process: its workers are recycled (reported, not judged), and a
+        # replaced worker's drop would hide the parent's growth in a sum.
+        before = _median(around_start, "rss_mb", service)
+        after = _median(last, "rss_mb", service)
         growth = after / before - 1
         result.append(
             Verdict(
