@@ -75,6 +75,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out", type=Path, default=Path(env("SOAK_OUT", str(REPO / ".cache" / "soak")))
     )
     parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        default=env("SOAK_TRACE_MEMORY", "") not in ("", "0"),
+        help="run the services under tests/soak/memtrace.py (SOAK_TRACE_MEMORY=1): Python "
+        "heap, glibc arenas and growing source lines, next to the logs",
+    )
+    parser.add_argument(
         "--short",
         action="store_true",
         help="a smoke run: check failures only, too short for a warm-up",
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     args.out.mkdir(parents=True, exist_ok=True)
-    stack = start_stack(args.out / f"logs-{stamp}")
+    stack = start_stack(args.out / f"logs-{stamp}", trace_memory=args.trace_memory)
     try:
         print(
             f"soak: stack up (database {stack.isolation.database}); seeding {args.seed_documents}"
@@ -136,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{e.method} {e.name}: {e.error}": e.occurrences for e in env.stats.errors.values()
         }
     finally:
+        if args.trace_memory:
+            stack.trim_memory()
         stack.stop()
     samples = sampler.samples
     results = report.verdicts(samples, steady_state=not args.short)

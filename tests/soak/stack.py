@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from pymongo import MongoClient
 from docflow.testing import Isolation, ServiceProcess, create_api_key, free_port, new_isolation
 
 SERVICES = ("ingest", "analysis", "query")
+MEMTRACE = Path(__file__).with_name("memtrace.py")
 MONGODB_URI = os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017")
 UNLIMITED = "100000000/minute"  # counted on every request, never reached: the limiter stays on
 
@@ -45,6 +48,13 @@ class SoakStack:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
 
+    def trim_memory(self) -> None:
+        """Under memtrace.py: have each service record its RSS before and after malloc_trim."""
+        for process in self.processes.values():
+            if process.process is not None and process.process.poll() is None:
+                process.process.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.stop()
@@ -53,12 +63,25 @@ class SoakStack:
             client.drop_database(self.isolation.database)
 
 
-def start_stack(log_dir: Path) -> SoakStack:
+def start_stack(log_dir: Path, *, trace_memory: bool = False) -> SoakStack:
+    """`trace_memory`: each service runs under memtrace.py, its records in log_dir/memtrace."""
     isolation = new_isolation()
     env = {**isolation.env(), **SOAK_ENV}
     log_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(name: str) -> list[str] | None:
+        if not trace_memory:
+            return None
+        return [sys.executable, str(MEMTRACE), "--output", str(log_dir / "memtrace"), name]
+
     processes = {
-        name: ServiceProcess(name, env=env, port=free_port(), log_path=log_dir / f"{name}.log")
+        name: ServiceProcess(
+            name,
+            env=env,
+            port=free_port(),
+            log_path=log_dir / f"{name}.log",
+            command=command(name),
+        )
         for name in SERVICES
     }
     started: list[ServiceProcess] = []
