@@ -38,6 +38,19 @@ def warmup_end(samples: list[Sample]) -> int:
     return next(index for index, sample in enumerate(samples) if sample.t_s >= cutoff)
 
 
+def second_half_slope(samples: list[Sample], service: str) -> float:
+    """The least-squares slope of the service's own RSS over the run's second half, in MB an
+    hour: a leak keeps a slope, memory that settles after a burst (a step, then flat) does not."""
+    half = [s for s in samples if s.t_s >= samples[-1].t_s / 2]
+    if len(half) < 2:
+        return 0.0
+    times = [s.t_s / 3600 for s in half]
+    if len(set(times)) < 2:
+        return 0.0
+    fit = statistics.linear_regression(times, [s.services[service].rss_mb for s in half])
+    return fit.slope
+
+
 def verdicts(samples: list[Sample], *, steady_state: bool) -> list[Verdict]:
     """Errors always; RSS and descriptors only when `steady_state` (a run long enough for it)."""
     failures = samples[-1].failures
@@ -52,10 +65,12 @@ def verdicts(samples: list[Sample], *, steady_state: bool) -> list[Verdict]:
         before = _median(around_start, "rss_mb", service)
         after = _median(last, "rss_mb", service)
         growth = after / before - 1
+        slope = second_half_slope(samples, service)
         result.append(
             Verdict(
                 f"{service}: RSS growth after warm-up < {RSS_GROWTH_LIMIT:.0%}",
-                f"{before:.1f} -> {after:.1f} MB ({growth:+.1%})",
+                f"{before:.1f} -> {after:.1f} MB ({growth:+.1%}; {slope:+.1f} MB/h over the "
+                "second half)",
                 growth < RSS_GROWTH_LIMIT,
             )
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.soak.report import verdicts
+from tests.soak.report import second_half_slope, verdicts
 from tests.soak.sampler import Sample, ServiceSample
 from tests.soak.soak import seconds
 
@@ -39,6 +39,14 @@ def test_growth_after_the_warmup_fails_and_growth_during_it_does_not() -> None:
         "query: RSS growth after warm-up < 10%",
         "query: descriptors flat (within 10)",
     }
+
+
+@pytest.mark.unit
+def test_the_second_half_slope_tells_a_step_from_a_leak() -> None:
+    step = [_sample(t, 100 if t < 300 else 120, 40) for t in range(0, 1201, 10)]
+    assert second_half_slope(step, "query") == pytest.approx(0.0)
+    leak = [_sample(t, 100 + t / 60, 40) for t in range(0, 1201, 10)]  # 1 MB a minute
+    assert second_half_slope(leak, "query") == pytest.approx(60.0)
 
 
 @pytest.mark.unit
