@@ -3,7 +3,9 @@
 Warm-up: the first WARMUP_SHARE of the run (caches fill, pools open, the capacity ramp's backlog
 drains). RSS growth compares the median of the last three samples with the median of three
 samples around the warm-up's end, for the service's own process; descriptors compare the same
-two medians.
+two medians. The slope of each service's RSS over the second half of the run (least squares)
+tells growth that stopped (a step after a burst, then flat) from growth that goes on (a leak).
+Re-judge a run's CSV with the rules as they are now: `python -m tests.soak.report <run>.csv`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.soak.sampler import Sample
+from tests.soak.sampler import Sample, ServiceSample
 
 WARMUP_SHARE = 0.2
 RSS_GROWTH_LIMIT = 0.10
+RSS_SLOPE_LIMIT = 0.10  # of the service's RSS, per hour, fitted over the run's second half
 FD_TOLERANCE = 10  # descriptors: a pool connection opened late is not a leak
 _WINDOW = 3
 
@@ -65,13 +68,21 @@ def verdicts(samples: list[Sample], *, steady_state: bool) -> list[Verdict]:
         before = _median(around_start, "rss_mb", service)
         after = _median(last, "rss_mb", service)
         growth = after / before - 1
-        slope = second_half_slope(samples, service)
         result.append(
             Verdict(
                 f"{service}: RSS growth after warm-up < {RSS_GROWTH_LIMIT:.0%}",
-                f"{before:.1f} -> {after:.1f} MB ({growth:+.1%}; {slope:+.1f} MB/h over the "
-                "second half)",
+                f"{before:.1f} -> {after:.1f} MB ({growth:+.1%})",
                 growth < RSS_GROWTH_LIMIT,
+            )
+        )
+        # Growth that stopped (a burst's step) and growth that goes on (a leak) read apart.
+        slope = second_half_slope(samples, service)
+        hourly = slope / after
+        result.append(
+            Verdict(
+                f"{service}: no RSS slope in the second half (< {RSS_SLOPE_LIMIT:.0%} an hour)",
+                f"{slope:+.1f} MB/h ({hourly:+.1%} an hour)",
+                hourly < RSS_SLOPE_LIMIT,
             )
         )
         fds_before = _median(around_start, "fds", service)
@@ -173,3 +184,39 @@ def plot(samples: list[Sample], path: Path, *, title: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def read_csv(path: Path) -> list[Sample]:
+    """The samples of a run, as write_csv wrote them."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    services = [name.removesuffix("_rss_mb") for name in rows[0] if name.endswith("_rss_mb")]
+    services = [name for name in services if not name.endswith("_workers")]
+    return [
+        Sample(
+            t_s=float(row["t_s"]),
+            services={
+                s: ServiceSample(
+                    rss_mb=float(row[f"{s}_rss_mb"]),
+                    workers_rss_mb=float(row[f"{s}_workers_rss_mb"]),
+                    workers=int(row[f"{s}_workers"]),
+                    fds=int(row[f"{s}_fds"]),
+                    loop_lag_ms=float(row[f"{s}_loop_lag_ms"]),
+                    kafka_lag=int(row[f"{s}_kafka_lag"]),
+                )
+                for s in services
+            },
+            requests=int(row["requests"]),
+            failures=int(row["failures"]),
+            rps=float(row["rps"]),
+        )
+        for row in rows
+    ]
+
+
+if __name__ == "__main__":
+    import sys
+
+    results = verdicts(read_csv(Path(sys.argv[1])), steady_state=True)
+    print(summary_markdown(results))
+    sys.exit(0 if all(result.passed for result in results) else 1)

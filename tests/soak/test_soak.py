@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.soak.report import second_half_slope, verdicts
+from tests.soak.report import read_csv, second_half_slope, verdicts, write_csv
 from tests.soak.sampler import Sample, ServiceSample
 from tests.soak.soak import seconds
 
@@ -37,8 +37,16 @@ def test_growth_after_the_warmup_fails_and_growth_during_it_does_not() -> None:
     failed = {v.goal for v in verdicts(leaking, steady_state=True) if not v.passed}
     assert failed == {
         "query: RSS growth after warm-up < 10%",
+        "query: no RSS slope in the second half (< 10% an hour)",
         "query: descriptors flat (within 10)",
     }
+
+
+@pytest.mark.unit
+def test_a_run_csv_reads_back_as_its_samples(tmp_path: Path) -> None:
+    samples = [_sample(t, 100 + t / 7, 40 + t // 10, failures=t // 20) for t in range(0, 41, 10)]
+    write_csv(samples, tmp_path / "run.csv")
+    assert read_csv(tmp_path / "run.csv") == samples
 
 
 @pytest.mark.unit
