@@ -24,8 +24,9 @@ LINT = rc=0; $(RUN) ruff check . || rc=1; $(RUN) ruff format --check . || rc=1; 
 TYPECHECK = $(RUN) mypy libs/*/src services/*/src tests libs/*/tests services/*/tests conftest.py
 
 .PHONY: help install run infra-up infra-down infra-status lint fmt typecheck test test-unit ferretdb-test \
-	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language fuzz load resume-deferred \
-	fake-openai clean api-key api-keys revoke-api-key images services dlq dlq-replay reanalyze chaos
+	bench-ingest bench-analysis bench-auth bench-query bench-scale bench-language fuzz load soak \
+	resume-deferred fake-openai clean api-key api-keys revoke-api-key images services dlq dlq-replay \
+	reanalyze chaos
 
 help: ## List the targets
 	@echo "docflow make targets:"
@@ -164,6 +165,13 @@ fuzz: infra-up ## schemathesis against ingest's and query's OpenAPI documents (F
 	@UPSTREAM_FUZZ_MESSAGES=$(UPSTREAM_FUZZ_MESSAGES) UPSTREAM_FUZZ_SEED=$(UPSTREAM_FUZZ_SEED) \
 		$(RUN) pytest -q -s -p no:cacheprovider --timeout 0 -k random \
 		services/ingest/tests/integration/test_upstream_fuzz.py
+
+# Starts its own services on the running infrastructure; SOAK_DURATION (20m), SOAK_SAMPLE_S (10)
+# and SOAK_OUT (.cache/soak) pass through the environment, SOAK_ARGS passes options.
+SOAK_ARGS ?=
+
+soak: infra-up ## Soak: mixed traffic at half the measured capacity for SOAK_DURATION (20m); table, goals and PNG in .cache/soak
+	@$(RUN) python -m tests.soak $(SOAK_ARGS)
 
 # The API key: DOCFLOW_API_KEY, else the one `make run` writes to .cache/dev-api-key.
 LOAD_HOST ?= http://127.0.0.1:8002

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import fastapi.dependencies.utils
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -141,3 +142,20 @@ async def test_openapi_declares_bearer_auth_on_v1_operations_only() -> None:
     assert whoami["security"] == [{"bearerAuth": []}]
     assert "401" in whoami["responses"]
     assert "security" not in document["paths"]["/health"]["get"]
+
+
+async def test_the_identity_dependencies_run_on_the_event_loop_not_in_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A plain `def` dependency is sent to the threadpool on every request: two thread hops per
+    # read, and under a burst dozens of threads, each with its own malloc arena (the soak).
+    sent: list[object] = []
+
+    async def recording(func: Callable[..., object], *args: object, **kwargs: object) -> object:
+        sent.append(func)
+        return func(*args, **kwargs)
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", recording)
+    response = await get(build_app(), "/v1/whoami", authorization=f"Bearer {GOOD}")
+    assert response.status_code == 200
+    assert sent == []

@@ -1,7 +1,8 @@
 """The FastAPI application every service starts from: envelope errors, correlation ids,
-security headers, CORS, authentication, rate limits and liveness, wired the same way
-everywhere; readiness, details and metrics go to the operations app (ops.py) on its own port;
-and `install_lane` (lanes.py) for a hot route answered before the router.
+security headers, CORS, authentication, rate limits, liveness and the event-loop lag
+(loop_lag.py), wired the same way everywhere; readiness, details and metrics go to the operations
+app (ops.py) on its own port; and `install_lane` (lanes.py) for a hot route answered before the
+router.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from docflow.common.identity.authenticator import Authenticator, StoreAuthentica
 from docflow.common.identity.middleware import AuthenticationMiddleware
 from docflow.common.identity.openapi import document_bearer_auth
 from docflow.common.lanes import install_lane
+from docflow.common.loop_lag import with_loop_lag
 from docflow.common.middleware import OriginCORSMiddleware, RequestContextMiddleware
 from docflow.common.ops import create_ops_app, serve
 from docflow.common.ratelimit import install_rate_limiting
@@ -44,6 +46,7 @@ def create_service_app(
     if authenticator is None:
         authenticator = StoreAuthenticator(settings)
         lifespan = authenticator.around(lifespan)
+    lifespan = with_loop_lag(lifespan, service=settings.service_name)
     app = FastAPI(
         title=title,
         description=description,
