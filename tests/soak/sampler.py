@@ -21,7 +21,7 @@ class ServiceSample:
     rss_mb: float  # the service's own process
     workers_rss_mb: float  # its child processes (ingest's extraction pool), 0 without
     workers: int
-    fds: int  # the process and its children
+    fds: int  # the process's own (its workers are recycled, their descriptors with them)
     loop_lag_ms: float  # the worst of the last ~10 s (docflow_event_loop_lag_max_seconds)
     kafka_lag: int  # of its consumer group, every partition (docflow_kafka_consumer_lag)
 
@@ -63,7 +63,6 @@ def sample_service(process: ServiceProcess) -> ServiceSample:
     for child in children:
         try:
             workers_rss += child.memory_info().rss
-            fds += child.num_fds()
         except psutil.NoSuchProcess:  # a worker replaced between the listing and the read
             continue
     metrics = _metrics(process)

@@ -55,3 +55,10 @@ def test_the_graceful_shutdown_is_a_setting() -> None:
     assert uvicorn_options(CommonSettings())["timeout_graceful_shutdown"] == 30
     options = uvicorn_options(CommonSettings(graceful_shutdown_s=12))
     assert options["timeout_graceful_shutdown"] == 12
+
+
+def test_idle_connections_outlive_a_load_balancers_idle_timeout() -> None:
+    # uvicorn's own default (5 s) closes first: a client reusing the connection at that moment
+    # got "Remote end closed connection without response" in the soak.
+    assert uvicorn_options(CommonSettings())["timeout_keep_alive"] > 60
+    assert uvicorn_options(CommonSettings(http_keep_alive_s=7))["timeout_keep_alive"] == 7

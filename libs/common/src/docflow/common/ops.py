@@ -94,6 +94,7 @@ def uvicorn_options(settings: CommonSettings) -> dict[str, Any]:
         "forwarded_allow_ips": trusted_proxies or [],
         "server_header": False,
         "timeout_graceful_shutdown": settings.graceful_shutdown_s,
+        "timeout_keep_alive": settings.http_keep_alive_s,
     }
 
 

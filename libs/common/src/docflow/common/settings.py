@@ -123,6 +123,10 @@ class CommonSettings(BaseSettings):
     # the shutdown (closing the consumers, flushing the outbox). deploy/k8s sizes
     # terminationGracePeriodSeconds from it.
     graceful_shutdown_s: int = Field(default=30, ge=1)
+    # How long an idle keep-alive connection stays open. Longer than a load balancer's idle
+    # timeout (60 s is common): a server that closes first races the client's next request on
+    # that connection, which then fails without an answer.
+    http_keep_alive_s: int = Field(default=75, ge=1)
     # API keys (docflow.common.identity): a verified key is cached in each process this long,
     # so a revocation takes effect within it; a rejected one for the shorter negative TTL.
     auth_cache_ttl_s: float = Field(default=30.0, gt=0, le=300)
