@@ -89,3 +89,9 @@ async def test_mongodb_tls_options_of_the_uri_reach_the_client() -> None:
         assert client.options.pool_options.tls_allow_invalid_hostnames is True
     finally:
         await client.close()
+
+
+def test_idle_mongodb_connections_are_closed_after_a_minute() -> None:
+    # A burst grew query's pool by ~100 connections that stayed open for good (make soak).
+    client = create_mongo_client(CommonSettings())
+    assert client.options.pool_options.max_idle_time_seconds == 60

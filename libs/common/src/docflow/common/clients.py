@@ -39,6 +39,7 @@ def create_mongo_client(
         settings.mongodb_uri.get_secret_value(),
         appname=settings.service_name,
         maxPoolSize=settings.mongodb_max_pool_size,
+        maxIdleTimeMS=settings.mongodb_max_idle_s * 1000,
         serverSelectionTimeoutMS=server_selection_timeout_ms or settings.mongodb_timeout_ms,
         connectTimeoutMS=settings.mongodb_timeout_ms,
         timeoutMS=settings.mongodb_timeout_ms * 2,

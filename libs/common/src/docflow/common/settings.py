@@ -108,6 +108,9 @@ class CommonSettings(BaseSettings):
     mongodb_database: str = Field(default="docflow", min_length=1, max_length=63)
     mongodb_max_pool_size: int = Field(default=100, ge=1)
     mongodb_timeout_ms: int = Field(default=5000, ge=100)
+    # A pooled connection idle this long is closed: a burst's extra connections do not stay open
+    # (and hold memory and descriptors) for the life of the process.
+    mongodb_max_idle_s: int = Field(default=60, ge=1)
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_max_connections: int = Field(default=256, ge=1)
