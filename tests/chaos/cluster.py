@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
+
 from docflow.testing import (
     OwnServer,
     ServiceProcess,
@@ -171,8 +173,6 @@ class Cluster:
 
     def fake_admin(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """GET (or POST `body` to) the fake's /_admin/<path>."""
-        import orjson
-
         data = None if body is None else orjson.dumps(body)
         request = urllib.request.Request(
             f"{self.fake_url}/_admin/{path}",

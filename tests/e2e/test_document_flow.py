@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 
 import httpx
@@ -11,6 +10,7 @@ import pytest
 
 from docflow.common.events import DeadLetterHeader, Topic
 from docflow.testing import collect_messages, produce_raw
+from services.ingest.tests.files import make_docx, make_pdf
 from tests.e2e.conftest import Stack
 from tests.e2e.helpers import wait_for_status
 
@@ -61,24 +61,11 @@ async def test_the_same_content_twice_is_stored_and_analyzed_once(local_stack: S
 
 
 def _docx_bytes(text: str) -> bytes:
-    import docx
-
-    document = docx.Document()
-    document.add_paragraph(text)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    return make_docx([text])
 
 
 def _pdf_bytes(text: str) -> bytes:
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4)
-    pdf.drawString(72, 750, text)
-    pdf.save()
-    return buffer.getvalue()
+    return make_pdf([text])
 
 
 @pytest.mark.parametrize(

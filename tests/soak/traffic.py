@@ -7,7 +7,6 @@ before anything opens a connection (tests/soak/__main__.py does).
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 import os
@@ -16,11 +15,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import docx
 from locust import constant, constant_throughput, task
 from locust.env import Environment
-from reportlab.pdfgen import canvas
 
+from services.ingest.tests.files import make_docx, make_pdf
 from tests.perf import locustfile
 from tests.perf.locustfile import Reader
 from tests.soak.stack import SoakStack, seed_text
@@ -36,28 +34,12 @@ def _text(kind: str) -> str:
     return seed_text(f"{_RUN}-{kind}", next(_sequence))
 
 
-def _pdf(text: str) -> bytes:
-    buffer = io.BytesIO()
-    drawing = canvas.Canvas(buffer)
-    drawing.drawString(72, 720, text)
-    drawing.save()
-    return buffer.getvalue()
-
-
-def _docx(text: str) -> bytes:
-    document = docx.Document()
-    document.add_paragraph(text)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
-
-
 # One of each kind in turn: (file name, MIME type, bytes from text).
 UPLOADS: list[tuple[str, str, Callable[[str], bytes]]] = [
     ("notes.txt", "text/plain", str.encode),
     ("page.html", "text/html", lambda text: f"<html><body><p>{text}</p></body></html>".encode()),
-    ("minutes.docx", DOCX_MIME, _docx),
-    ("report.pdf", "application/pdf", _pdf),
+    ("minutes.docx", DOCX_MIME, lambda text: make_docx([text])),
+    ("report.pdf", "application/pdf", lambda text: make_pdf([text])),
 ]
 
 

@@ -5,23 +5,12 @@ from __future__ import annotations
 import io
 import zipfile
 
-import docx
 import pytest
 from pypdf import PdfReader, PdfWriter
-from reportlab.pdfgen import canvas
+
+from services.ingest.tests.files import make_docx, make_pdf
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
-
-
-def make_pdf(pages: list[str]) -> bytes:
-    buffer = io.BytesIO()
-    drawing = canvas.Canvas(buffer)
-    for text in pages:
-        if text:
-            drawing.drawString(72, 720, text)
-        drawing.showPage()
-    drawing.save()
-    return buffer.getvalue()
 
 
 def encrypt_pdf(data: bytes, password: str = "secret") -> bytes:
@@ -29,15 +18,6 @@ def encrypt_pdf(data: bytes, password: str = "secret") -> bytes:
     writer.encrypt(user_password=password, owner_password=password + "-owner", algorithm="AES-256")
     buffer = io.BytesIO()
     writer.write(buffer)
-    return buffer.getvalue()
-
-
-def make_docx(paragraphs: list[str]) -> bytes:
-    document = docx.Document()
-    for text in paragraphs:
-        document.add_paragraph(text)
-    buffer = io.BytesIO()
-    document.save(buffer)
     return buffer.getvalue()
 
 
