@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,9 +13,45 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+# Ports handed out by free_port, never handed out twice by this process.
+_HANDED_OUT: set[int] = set()
+# Where free_port looks: below the kernel's ephemeral range and clear of every port docflow and
+# its infrastructure listen on (4317-9103, 16686, 27017).
+_LOWEST, _HIGHEST = 17000, 27000
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port nobody listens on, for a server the caller starts later, maybe much later.
+
+    It is chosen below the kernel's ephemeral range: a port from that range (what binding port 0
+    returns) can be taken meanwhile as the local end of any outgoing connection, and the server
+    then fails with "Address already in use" (a CI run lost the whole fault drill that way).
+    """
+    top = min(_ephemeral_range()[0], _HIGHEST)
+    candidates = [port for port in range(_LOWEST, top) if port not in _HANDED_OUT]
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        if _bindable(port):
+            _HANDED_OUT.add(port)
+            return port
+    with socket.socket() as sock:  # an unusual port range: fall back to the kernel's choice
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
