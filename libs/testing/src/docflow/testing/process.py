@@ -45,10 +45,9 @@ def free_port() -> int:
     then fails with "Address already in use" (a CI run lost the whole fault drill that way).
     """
     top = min(_ephemeral_range()[0], _HIGHEST)
-    candidates = [port for port in range(_LOWEST, top) if port not in _HANDED_OUT]
-    random.shuffle(candidates)
-    for port in candidates[:200]:
-        if _bindable(port):
+    for _ in range(200) if top > _LOWEST else ():
+        port = random.randrange(_LOWEST, top)
+        if port not in _HANDED_OUT and _bindable(port):
             _HANDED_OUT.add(port)
             return port
     with socket.socket() as sock:  # an unusual port range: fall back to the kernel's choice

@@ -12,12 +12,7 @@ from docflow.common.errors import DocflowError
 from docflow.common.events import IncomingDocument
 from docflow.ingest.documents.quota import TenantQuota
 from docflow.ingest.documents.service import ingest_document
-from docflow.ingest.documents.shapes import (
-    LISTED_FIELDS,
-    check_metadata_size,
-    too_many_fields_errors,
-    unknown_fields,
-)
+from docflow.ingest.documents.shapes import check_metadata_size, too_many_fields
 from docflow.ingest.documents.store import DocumentStore
 from docflow.ingest.documents.tenancy import check_claim
 from docflow.ingest.settings import IngestSettings
@@ -41,6 +36,16 @@ def _failed(index: int, *, code: str, message: str, status: int, details: Any) -
     return {"index": index, "success": False, "error": error}
 
 
+def _invalid(index: int, details: list[dict[str, Any]]) -> dict[str, Any]:
+    return _failed(
+        index,
+        code="validation_error",
+        message="The document is invalid.",
+        status=422,
+        details=details,
+    )
+
+
 async def ingest_item(
     index: int,
     raw: Any,
@@ -50,20 +55,8 @@ async def ingest_item(
     store: DocumentStore,
     quota: TenantQuota,
 ) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        count, listed = unknown_fields(raw)
-        if count > LISTED_FIELDS:
-            details = [
-                {**error, "loc": list(error["loc"])}
-                for error in too_many_fields_errors(count, listed)
-            ]
-            return _failed(
-                index,
-                code="validation_error",
-                message="The document is invalid.",
-                status=422,
-                details=details,
-            )
+    if isinstance(raw, dict) and (errors := too_many_fields(raw)):
+        return _invalid(index, [{**error, "loc": list(error["loc"])} for error in errors])
     try:
         if isinstance(raw, dict):
             check_metadata_size(raw, settings=settings)
@@ -73,13 +66,7 @@ async def ingest_item(
             index, code=exc.code, message=exc.message, status=exc.status_code, details=exc.details
         )
     except ValidationError as exc:
-        return _failed(
-            index,
-            code="validation_error",
-            message="The document is invalid.",
-            status=422,
-            details=validation_details(exc),
-        )
+        return _invalid(index, validation_details(exc))
     try:
         check_claim(tenant_id, document.tenant_id)
         outcome = await ingest_document(

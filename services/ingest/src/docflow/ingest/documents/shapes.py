@@ -42,10 +42,14 @@ def check_metadata_size(payload: dict[str, Any], *, settings: IngestSettings) ->
         raise metadata_too_large(len(metadata), settings=settings)
 
 
-def too_many_fields_errors(
-    count: int, listed: list[str], *, loc: tuple[str, ...] = ()
-) -> list[dict[str, Any]]:
-    """Validation errors (pydantic's shape: type, loc, msg) for `count` unknown fields."""
+def too_many_fields(
+    payload: dict[str, Any], *, loc: tuple[str, ...] = ()
+) -> list[dict[str, Any]] | None:
+    """Validation errors (pydantic's shape: type, loc, msg) naming the first few unknown
+    fields, when `payload` has more than LISTED_FIELDS of them; None when validation may run."""
+    count, listed = unknown_fields(payload)
+    if count <= LISTED_FIELDS:
+        return None
     errors: list[dict[str, Any]] = [
         {"type": "extra_forbidden", "loc": (*loc, name), "msg": "Extra inputs are not permitted"}
         for name in listed

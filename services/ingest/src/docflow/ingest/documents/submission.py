@@ -21,12 +21,7 @@ from docflow.ingest.bodylimit import read_bounded_body
 from docflow.ingest.deps import IngestServices
 from docflow.ingest.documents.idempotency import fingerprint, respond_idempotently
 from docflow.ingest.documents.service import ingest_document
-from docflow.ingest.documents.shapes import (
-    LISTED_FIELDS,
-    check_metadata_size,
-    too_many_fields_errors,
-    unknown_fields,
-)
+from docflow.ingest.documents.shapes import check_metadata_size, too_many_fields
 from docflow.ingest.documents.tenancy import request_tenant
 from docflow.ingest.settings import IngestSettings
 
@@ -75,9 +70,8 @@ def parse_document(body: bytes, *, settings: IngestSettings) -> IncomingDocument
         if payload is _UNPARSED:
             return IncomingDocument.model_validate_json(body)
         if isinstance(payload, dict):
-            count, listed = unknown_fields(payload)
-            if count > LISTED_FIELDS:
-                raise RequestValidationError(too_many_fields_errors(count, listed, loc=("body",)))
+            if refused := too_many_fields(payload, loc=("body",)):
+                raise RequestValidationError(refused)
             check_metadata_size(payload, settings=settings)
         return IncomingDocument.model_validate(payload)
     except ValidationError as exc:
