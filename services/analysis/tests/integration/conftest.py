@@ -148,6 +148,13 @@ class FakeOpenAIServer:
             requests: list[list[str]] = response.json()["requests"]
             return requests
 
+    async def spend_requests(self, requests: int) -> None:
+        """Use up the server's request budget as another client of the same key would."""
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+        async with httpx.AsyncClient(headers={"authorization": "Bearer other"}) as client:
+            for _ in range(requests):
+                await client.post(f"{self.base_url}/chat/completions", json=body)
+
     async def configure(self, **patch: Any) -> None:
         async with httpx.AsyncClient() as client:
             response = await client.post(f"http://127.0.0.1:{self.port}/_admin/config", json=patch)

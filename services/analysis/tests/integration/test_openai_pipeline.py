@@ -51,14 +51,6 @@ async def count(mongo: Mongo, isolation: Isolation, query: dict[str, Any]) -> in
     return await mongo[isolation.database][DOCUMENTS].count_documents(query)
 
 
-async def drain_requests(server: FakeOpenAIServer, requests: int) -> None:
-    """Use up the server's request budget as another client of the same key would."""
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    async with httpx.AsyncClient(headers={"authorization": "Bearer other"}) as client:
-        for _ in range(requests):
-            await client.post(f"{server.base_url}/chat/completions", json=body)
-
-
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch, consumer_group: str) -> None:
     monkeypatch.setenv("RETRY_BASE_DELAY_S", "0.05")
@@ -135,7 +127,7 @@ async def test_a_429_storm_slows_the_service_and_loses_nothing(
     documents = await insert_documents(texts(8))
 
     async with running_app():
-        await drain_requests(server, 30)
+        await server.spend_requests(30)
         await publish_ingested(documents)
 
         async def done() -> bool:
