@@ -248,10 +248,22 @@ async def check_outcome(
 
 def check_quiet(logs: list[dict[str, Any]]) -> None:
     """Nothing logged an error or a stack trace, and no batch was read twice."""
-    traces = [line for line in logs if "exception" in line or line["level"] == "ERROR"]
+    traces = [
+        line
+        for line in logs
+        if ("exception" in line or line["level"] == "ERROR") and not _metadata_race(line)
+    ]
     assert traces == [], "no stack trace or error for an expected rejection"
     retried = [line for line in logs if line["message"] == "incoming message will be redelivered"]
     assert retried == [], "no batch was read twice"
+
+
+def _metadata_race(line: dict[str, Any]) -> bool:
+    """aiokafka logs this at ERROR when the consumer asks for the test's new topic before the
+    broker's metadata has it; it asks again and carries on. No message is involved."""
+    return line.get("logger") == "aiokafka.cluster" and "not found in cluster metadata" in str(
+        line.get("message")
+    )
 
 
 def check_one_join(logs: list[dict[str, Any]]) -> None:
