@@ -23,7 +23,9 @@ SERVICES = {"docflow-ingest", "docflow-analysis", "docflow-query"}
 
 
 async def _trace(client: httpx.AsyncClient, trace_id: str, *, timeout_s: float = 30.0) -> Any:
-    """The trace once spans of all three services are in it (they export independently)."""
+    """The trace once spans of all three services are in it, the consumer spans of analysis and
+    query included (they export independently, and a consumer span ends, so is exported, after
+    the spans inside it)."""
     deadline = time.monotonic() + timeout_s
     found: set[str] = set()
     while time.monotonic() < deadline:
@@ -31,7 +33,12 @@ async def _trace(client: httpx.AsyncClient, trace_id: str, *, timeout_s: float =
         if response.status_code == 200 and response.json().get("data"):
             trace = response.json()["data"][0]
             found = {process["serviceName"] for process in trace["processes"].values()}
-            if found >= SERVICES:
+            consuming = {
+                trace["processes"][span["processID"]]["serviceName"]
+                for span in trace["spans"]
+                if _tag(span, "span.kind") == "consumer"
+            }
+            if found >= SERVICES and consuming >= {"docflow-analysis", "docflow-query"}:
                 return trace
         await asyncio.sleep(0.5)
     raise AssertionError(f"trace {trace_id} has spans of {sorted(found)} only")
